@@ -1,0 +1,44 @@
+# smartdeploy — developer entry points. `make run` and `make test` work on a fresh clone.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+SHARED ?= $(abspath ../shared/data)
+
+.PHONY: install install-dev run test test-fast lint schemas demo clean \
+        bench bench-ingest bench-predict bench-kpi bench-canary bench-decision \
+        bench-strategy bench-executor bench-api bench-windows
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -e .
+	@touch $@
+
+install-dev: $(VENV)/.installed-dev
+
+$(VENV)/.installed-dev: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -e '.[dev]'
+	@touch $@ $(VENV)/.installed
+
+run: install
+	$(VENV)/bin/smartdeploy up
+
+demo: install
+	$(VENV)/bin/smartdeploy demo
+
+test: install-dev
+	$(VENV)/bin/pytest
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy schemas models streams executor api smartdeploy
+
+schemas: install
+	$(PY) -m schemas.export
+
+clean:
+	rm -rf var bench-out .pytest_cache .mypy_cache .ruff_cache

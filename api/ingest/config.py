@@ -1,0 +1,39 @@
+"""Ingest configuration: a small frozen value, built from Settings by smartdeploy/wire_ingest.py.
+
+api/ must not import the Settings object, so the router takes this instead; tests
+build it directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from api.ingest.decode import LabelMap
+from schemas.topics import METRICS
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """Everything ``build_ingest_router`` needs besides the producer.
+
+    ``await_ack``: answer 204 only after Kafka acknowledged every batch of the request
+    (the at-least-once promise Prometheus relies on: on a broker failure it gets a 503
+    and retries). Turning it off answers as soon as the batches are queued in the
+    producer, trading that promise for latency.
+    """
+
+    labels: LabelMap = field(default_factory=LabelMap)
+    topic: str = METRICS
+    max_bytes: int = 32 * 1024 * 1024
+    max_batch_bytes: int = 900_000
+    bearer_token: str | None = None
+    basic_user: str | None = None
+    basic_password: str | None = None
+    await_ack: bool = True
+    ack_timeout_s: float = 30.0
+    retry_after_s: int = 1
+    native: bool = True
+
+    @property
+    def auth_required(self) -> bool:
+        return bool(self.bearer_token or self.basic_user)

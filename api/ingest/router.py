@@ -1,0 +1,173 @@
+"""The remote-write endpoint and its stats, as a FastAPI router.
+
+``POST /api/v1/write`` is a plain Starlette route (no FastAPI body/dependency
+machinery: it is the hottest path of the API and reads raw bytes anyway). Order
+of checks: auth (401) → declared size (413) → media type (415) → body size (413) →
+snappy (400 / 413 on decompressed size) → protobuf (400) → Kafka queue (503 +
+Retry-After) → Kafka ack (503) → 204. Every non-2xx answer counts as a rejected
+request; samples count as accepted or dropped only once the request succeeded, so
+a request Prometheus retries is not counted twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hmac
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel
+
+from api.ingest.config import IngestConfig
+from api.ingest.decode import (
+    DecodeError,
+    TooLarge,
+    UnsupportedMedia,
+    batch_messages,
+    body_digest,
+    decompress,
+    make_mapper,
+    protocol_version,
+)
+from api.ingest.delivery import DeliveryFailed, DeliveryPump, Producer, QueueFull
+
+WRITE_PATH = "/api/v1/write"
+STATS_PATH = "/v1/ingest/stats"
+
+
+class IngestStats(BaseModel):
+    """Counters since process start."""
+
+    accepted_samples: int = 0
+    dropped_samples: int = 0
+    published_batches: int = 0
+    rejected_requests: int = 0
+
+
+@dataclass
+class _Reject(Exception):
+    status: int
+    reason: str
+    headers: dict[str, str] | None = None
+
+
+class IngestService:
+    """State behind the router: config, mapper, producer pump, counters."""
+
+    def __init__(self, config: IngestConfig, producer: Producer) -> None:
+        self.config = config
+        self.mapper = make_mapper(config.labels, config.max_batch_bytes, native=config.native)
+        self.pump = DeliveryPump(producer)
+        self.stats = IngestStats()
+
+    # --- auth --------------------------------------------------------------
+    def _authorized(self, header: str | None) -> bool:
+        cfg = self.config
+        if not cfg.auth_required:
+            return True
+        scheme, _, cred = (header or "").partition(" ")
+        scheme, cred = scheme.lower(), cred.strip()
+        if scheme == "bearer" and cfg.bearer_token:
+            return hmac.compare_digest(cred.encode(), cfg.bearer_token.encode())
+        if scheme == "basic" and cfg.basic_user:
+            try:
+                user, _, password = base64.b64decode(cred, validate=True).decode().partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                return False
+            want = f"{cfg.basic_user}:{cfg.basic_password or ''}".encode()
+            return hmac.compare_digest(f"{user}:{password}".encode(), want)
+        return False
+
+    def _challenge(self) -> dict[str, str]:
+        kind = "Bearer" if self.config.bearer_token else "Basic"
+        return {"WWW-Authenticate": f'{kind} realm="smartdeploy-ingest"'}
+
+    # --- body --------------------------------------------------------------
+    async def _read_body(self, request: Request) -> bytes:
+        limit = self.config.max_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise _Reject(413, f"body of {declared} bytes is over the limit of {limit}")
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _Reject(413, f"body is over the limit of {limit} bytes")
+            parts.append(chunk)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    # --- endpoints ---------------------------------------------------------
+    async def write(self, request: Request) -> Response:
+        try:
+            return await self._write(request)
+        except _Reject as rej:
+            self.stats.rejected_requests += 1
+            return PlainTextResponse(rej.reason + "\n", rej.status, headers=rej.headers)
+
+    async def _write(self, request: Request) -> Response:
+        headers = request.headers
+        if not self._authorized(headers.get("authorization")):
+            raise _Reject(401, "missing or wrong credentials", self._challenge())
+        try:
+            version = protocol_version(headers.get("content-type"), headers.get("content-encoding"))
+        except UnsupportedMedia as exc:
+            raise _Reject(415, str(exc)) from exc
+        body = await self._read_body(request)
+        try:
+            raw = decompress(body, self.config.max_bytes)
+            chunks, kept, dropped, _hist = self.mapper.encode(raw, version)
+            messages = batch_messages(chunks, body_digest(body))
+        except TooLarge as exc:
+            raise _Reject(413, str(exc)) from exc
+        except (DecodeError, ValueError) as exc:
+            raise _Reject(400, f"cannot decode remote-write body: {exc}") from exc
+        retry = {"Retry-After": str(self.config.retry_after_s)}
+        try:
+            acked = self.pump.send(self.config.topic, [(a.encode(), v) for a, v, _ in messages])
+        except QueueFull as exc:
+            raise _Reject(503, f"Kafka producer queue is full ({exc}); retry", retry) from exc
+        if self.config.await_ack:
+            try:
+                await asyncio.wait_for(acked, self.config.ack_timeout_s)
+            except (DeliveryFailed, TimeoutError) as exc:
+                raise _Reject(503, f"Kafka did not acknowledge the batches: {exc!r}", retry) from exc
+        self.stats.accepted_samples += kept
+        self.stats.dropped_samples += dropped
+        self.stats.published_batches += len(messages)
+        out = {}
+        if version == 2:  # required by remote-write 2.0: what was written
+            out = {
+                "X-Prometheus-Remote-Write-Samples-Written": str(kept),
+                "X-Prometheus-Remote-Write-Histograms-Written": "0",
+                "X-Prometheus-Remote-Write-Exemplars-Written": "0",
+            }
+        return Response(status_code=204, headers=out)
+
+    async def get_stats(self, request: Request) -> Response:
+        if not self._authorized(request.headers.get("authorization")):
+            return PlainTextResponse("missing or wrong credentials\n", 401, self._challenge())
+        return JSONResponse(self.stats.model_dump())
+
+
+def build_ingest_router(config: IngestConfig, producer: Producer) -> APIRouter:
+    """Router with ``POST /api/v1/write`` and ``GET /v1/ingest/stats``.
+
+    The service is reachable as ``router.ingest_service`` (tests, graceful shutdown:
+    ``router.ingest_service.pump.close()``).
+    """
+    service = IngestService(config, producer)
+    router = APIRouter(tags=["ingest"])
+    router.add_route(WRITE_PATH, service.write, methods=["POST"], include_in_schema=False)
+    router.add_api_route(
+        STATS_PATH,
+        service.get_stats,
+        methods=["GET"],
+        response_model=IngestStats,
+        summary="Remote-write ingest counters since start",
+    )
+    router.ingest_service = service  # type: ignore[attr-defined]
+    return router

@@ -1,0 +1,292 @@
+"""KPI policies as code: per-app YAML over global defaults, validated with pydantic.
+
+A policy file looks like::
+
+    defaults:                 # every field of AppPolicy; apps inherit and override
+      analysis_interval: 10s
+      kpis:
+        - name: error_rate
+          kind: ratio
+          numerator: {metric: http_requests_total, match: {code: "5.."}}
+          denominator: {metric: http_requests_total}
+          max: 0.05
+          max_ratio: 2.0
+          for: 30s
+    apps:
+      checkout:
+        bake_time: 10m
+        kpis:
+          - {name: error_rate, max: 0.01}      # merged over the default KPI of that name
+          - {name: queue_depth, kind: gauge_avg, metric: queue_depth, max: 500}
+
+KPI kinds are a small documented set, not PromQL (see ``KpiKind``). Label matchers
+are regular expressions with Prometheus ``=~`` semantics (full match). Thresholds
+are absolute (``max``/``min``) or relative to the reference track (``max_ratio``,
+``min_ratio``, ``max_delta``); ``for`` and ``x_of_y`` make a breach sustained.
+Errors name the offending field, e.g. ``apps.checkout.kpis.0.kind: ...``.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+KpiKind = Literal["ratio", "quantile", "gauge_avg", "counter_rate", "custom"]
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from ``30s``/``5m``/``1h``/``250ms`` or a number of seconds.
+
+    >>> parse_duration("5m"), parse_duration(30), parse_duration("250ms")
+    (300.0, 30.0, 0.25)
+    """
+    if isinstance(value, bool):
+        raise ValueError("duration must be a number of seconds or like '30s', '5m'")
+    if isinstance(value, (int, float)):
+        return float(value)
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*", str(value))
+    if not match:
+        raise ValueError(f"invalid duration {value!r}: use a number of seconds or like '30s', '5m'")
+    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+
+
+def _parse_x_of_y(value: Any) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        parts = value.replace(" ", "").split("/")
+        if len(parts) != 2 or not all(p.isdigit() for p in parts):
+            raise ValueError(f"invalid x_of_y {value!r}: use 'x/y' like '3/5'")
+        value = (int(parts[0]), int(parts[1]))
+    x, y = (int(v) for v in value)
+    if not 1 <= x <= y <= 1000:
+        raise ValueError("x_of_y needs 1 <= x <= y <= 1000")
+    return x, y
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
+XofY = Annotated[tuple[int, int] | None, BeforeValidator(_parse_x_of_y)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+class Selector(_Strict):
+    """Series whose name and labels fully match these regular expressions."""
+
+    metric: str = Field(min_length=1)
+    match: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _valid_regexes(self) -> Selector:
+        for pattern in [self.metric, *self.match.values()]:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from exc
+        return self
+
+
+class KpiPolicy(_Strict):
+    """One KPI: how to compute it from series, and when it is in breach."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
+    kind: KpiKind
+    enabled: bool = True
+    metric: Selector | None = Field(
+        default=None, description="the series (for quantile: the _bucket series)"
+    )
+    numerator: Selector | None = None
+    denominator: Selector | None = None
+    quantile: float | None = Field(default=None, gt=0.0, lt=1.0)
+    aggregate: Literal["mean", "sum", "max", "min", "last"] = Field(
+        default="mean", description="how series of one track combine (gauge, counter, custom)"
+    )
+    window: Duration = 60.0
+    direction: Literal["up", "down"] = Field(default="up", description="which way is bad")
+    max: float | None = None
+    min: float | None = None
+    max_ratio: float | None = Field(default=None, gt=0.0)
+    min_ratio: float | None = Field(default=None, gt=0.0)
+    max_delta: float | None = None
+    relative_floor: float = Field(
+        default=0.0, ge=0.0, description="relative rules ignore values below this (noise floor)"
+    )
+    for_: Duration | None = Field(default=None, alias="for")
+    x_of_y: XofY = None
+    min_samples: int | None = Field(default=None, ge=1)
+    judge: bool = Field(default=True, description="also run the canary-vs-baseline judge")
+    learned: bool = Field(default=True, description="also use the learned anomaly threshold")
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> KpiPolicy:
+        if self.kind == "ratio" and (self.numerator is None or self.denominator is None):
+            raise ValueError("kind 'ratio' needs 'numerator' and 'denominator'")
+        if self.kind != "ratio" and self.metric is None:
+            raise ValueError(f"kind {self.kind!r} needs 'metric'")
+        if self.kind == "quantile" and self.quantile is None:
+            raise ValueError("kind 'quantile' needs 'quantile' (0 < q < 1)")
+        if self.window <= 0:
+            raise ValueError("window must be > 0")
+        return self
+
+    @property
+    def has_relative(self) -> bool:
+        return any(v is not None for v in (self.max_ratio, self.min_ratio, self.max_delta))
+
+
+class AnomalyPolicy(_Strict):
+    """Learned thresholds: an online per-app×KPI score learned from healthy history."""
+
+    enabled: bool = True
+    threshold: float = Field(default=0.999, gt=0.0, le=1.0)
+    min_history: int = Field(default=30, ge=1, description="windows learned before it may breach")
+
+
+class AppPolicy(_Strict):
+    """Everything the guard needs for one app."""
+
+    analysis_interval: Duration = 10.0
+    resolution: Duration = Field(default=5.0, description="time bucket of the windows")
+    bake_time: Duration = 300.0
+    min_samples: int = Field(default=3, ge=1)
+    inconclusive_limit: int = Field(default=6, ge=0)
+    verdict_every: int = Field(default=1, ge=1, description="a Verdict every N intervals")
+    judge_confidence: float = Field(default=0.999, gt=0.5, lt=1.0)
+    judge_window: Duration = Field(
+        default=0.0, description="minimum span the canary judge compares (0 = the KPI window)")
+    anomaly: AnomalyPolicy = Field(default_factory=AnomalyPolicy)
+    kpis: list[KpiPolicy] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AppPolicy:
+        if self.analysis_interval < 1 or self.resolution <= 0:
+            raise ValueError("analysis_interval must be >= 1s and resolution > 0")
+        names = [k.name for k in self.kpis]
+        if len(names) != len(set(names)):
+            raise ValueError(f"kpis: duplicate KPI names in {names}")
+        return self
+
+    @property
+    def active_kpis(self) -> list[KpiPolicy]:
+        return [k for k in self.kpis if k.enabled]
+
+
+DEFAULTS: dict[str, Any] = {
+    "analysis_interval": "10s",
+    "bake_time": "5m",
+    "min_samples": 3,
+    "inconclusive_limit": 6,
+    "kpis": [
+        {"name": "error_rate", "kind": "ratio", "window": "30s", "for": "30s",
+         "numerator": {"metric": "http_requests_total", "match": {"code": "5.."}},
+         "denominator": {"metric": "http_requests_total"},
+         "max": 0.05, "max_ratio": 2.0, "relative_floor": 0.01},
+        {"name": "latency_p99", "kind": "quantile", "quantile": 0.99, "window": "60s",
+         "for": "30s", "metric": {"metric": "http_request_duration_seconds_bucket"},
+         "max": 2.0, "max_ratio": 1.5, "relative_floor": 0.05},
+        {"name": "cpu", "kind": "counter_rate", "window": "60s", "for": "60s",
+         "metric": {"metric": "container_cpu_usage_seconds_total|process_cpu_seconds_total"},
+         "aggregate": "mean", "max_ratio": 1.5, "relative_floor": 0.05, "judge": False},
+        {"name": "memory", "kind": "gauge_avg", "window": "60s", "for": "60s",
+         "metric": {"metric": "container_memory_working_set_bytes|process_resident_memory_bytes"},
+         "max_ratio": 1.3, "relative_floor": 50e6, "judge": False},
+    ],
+}
+
+
+class PolicyError(ValueError):
+    """A policy file is invalid; the message names the file and the field."""
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """Deep merge ``over`` into ``base``; KPI lists merge by ``name``.
+
+    >>> _merge({"a": 1, "kpis": [{"name": "x", "max": 1}]}, {"kpis": [{"name": "x", "max": 2}]})
+    {'a': 1, 'kpis': [{'name': 'x', 'max': 2}]}
+    """
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if key == "kpis" and isinstance(value, list) and isinstance(out.get(key), list):
+            by_name = {k.get("name"): i for i, k in enumerate(out[key]) if isinstance(k, dict)}
+            for kpi in value:
+                i = by_name.get(kpi.get("name")) if isinstance(kpi, dict) else None
+                if i is None:
+                    out[key].append(copy.deepcopy(kpi))
+                else:
+                    out[key][i] = _merge(out[key][i], kpi)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _explain(exc: ValidationError, prefix: str, source: str) -> PolicyError:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
+        lines.append(f"{loc}: {err['msg']}")
+    return PolicyError(f"{source}: " + "; ".join(lines))
+
+
+class PolicySet(BaseModel):
+    """Validated policies: the defaults plus per-app overrides (already merged)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    default: AppPolicy
+    apps: dict[str, AppPolicy] = Field(default_factory=dict)
+    version: str = "builtin"
+
+    def for_app(self, app: str) -> AppPolicy:
+        """The policy of ``app``: its own if configured, else the defaults."""
+        return self.apps.get(app, self.default)
+
+
+def build_policies(doc: dict[str, Any] | None, source: str = "<policies>") -> PolicySet:
+    """Validate a parsed policy document (``defaults`` over the built-in, ``apps`` over those).
+
+    >>> ps = build_policies({"apps": {"web": {"kpis": [{"name": "error_rate", "max": 0.01}]}}})
+    >>> ps.for_app("web").kpis[0].max, ps.for_app("other").kpis[0].max
+    (0.01, 0.05)
+    """
+    doc = doc or {}
+    if not isinstance(doc, dict):
+        raise PolicyError(f"{source}: top level must be a mapping with 'defaults' and/or 'apps'")
+    unknown = set(doc) - {"defaults", "apps", "version"}
+    if unknown:
+        raise PolicyError(f"{source}: unknown top-level keys {sorted(unknown)}")
+    defaults_doc = _merge(DEFAULTS, doc.get("defaults") or {})
+    try:
+        default = AppPolicy.model_validate(defaults_doc)
+    except ValidationError as exc:
+        raise _explain(exc, "defaults", source) from exc
+    apps: dict[str, AppPolicy] = {}
+    apps_doc = doc.get("apps") or {}
+    if not isinstance(apps_doc, dict):
+        raise PolicyError(f"{source}: apps: must be a mapping of app name to policy")
+    for app, over in apps_doc.items():
+        try:
+            apps[str(app)] = AppPolicy.model_validate(_merge(defaults_doc, over or {}))
+        except ValidationError as exc:
+            raise _explain(exc, f"apps.{app}", source) from exc
+    return PolicySet(default=default, apps=apps, version=str(doc.get("version", "builtin")))
+
+
+def load_policies(path: Path | None) -> PolicySet:
+    """Load and validate a policy YAML file; ``None`` gives the built-in defaults."""
+    if path is None:
+        return build_policies(None, "<builtin>")
+    try:
+        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"{path}: invalid YAML: {exc}") from exc
+    return build_policies(doc, str(path))

@@ -1,0 +1,157 @@
+"""From KPI windows to a verdict: rule checks, sustained rules, and the state machine.
+
+States: ``healthy`` (every evaluable KPI fine), ``degraded`` (a breach, not yet
+sustained), ``rollback`` (a breach sustained by its ``for`` / ``x_of_y`` rule),
+``inconclusive`` (no KPI could be evaluated: missing or broken data) and ``error``
+(inconclusive for more than ``inconclusive_limit`` intervals in a row: analysis has
+failed and a human must look). Missing data is never a breach, and an inconclusive
+window resets a ``for`` streak, so inconclusive data alone can never reach ``rollback``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+from models.anomaly import LevelScorer
+from models.canary import judge
+from models.kpi import KpiSample
+from models.policy import AppPolicy, KpiPolicy
+
+
+@dataclass(frozen=True)
+class KpiStatus:
+    """One KPI's window, judged: the basis of ``KpiWindow`` records and evidence."""
+
+    kpi: str
+    track: str
+    status: str  # ok | breach | inconclusive
+    value: float | None
+    samples: int
+    baseline: float | None = None
+    threshold: float | None = None
+    rule: str = ""
+    detail: str = ""
+    anomaly_score: float | None = None
+
+
+def _bad(value: float, limit: float, direction: str) -> bool:
+    return value > limit if direction == "up" else value < limit
+
+
+def assess(kpi: KpiPolicy, policy: AppPolicy, track: str, subj: KpiSample,
+           ref: KpiSample | None, learned: LevelScorer | None,
+           pair: tuple[KpiSample, KpiSample] | None = None) -> KpiStatus:
+    """Apply a KPI's rules to its subject window (absolute, relative, judge, learned)."""
+    need = kpi.min_samples or policy.min_samples
+    if subj.samples < need or subj.value is None or not math.isfinite(subj.value):
+        why = "no data" if subj.samples == 0 else f"{subj.samples} samples < {need} or no value"
+        return KpiStatus(kpi.name, track, "inconclusive", subj.value, subj.samples, detail=why)
+    v: float = subj.value
+    ref_ok = ref is not None and ref.samples >= need and ref.value is not None
+    base = ref.value if ref_ok and ref is not None else (learned.level if learned else None)
+    score = None
+    if learned is not None and kpi.learned and learned.n >= policy.anomaly.min_history:
+        score = learned.score(v, kpi.direction)
+    checks: list[tuple[bool, str, float | None, str]] = []
+    if kpi.max is not None:
+        checks.append((v > kpi.max, "max", kpi.max, f"{v:.4g} > max {kpi.max:.4g}"))
+    if kpi.min is not None:
+        checks.append((v < kpi.min, "min", kpi.min, f"{v:.4g} < min {kpi.min:.4g}"))
+    if base is not None:
+        above_floor = v > kpi.relative_floor if kpi.direction == "up" else base > kpi.relative_floor
+        if kpi.max_ratio is not None:
+            lim = base * kpi.max_ratio
+            checks.append((v > lim and above_floor, "max_ratio", lim,
+                           f"{v:.4g} > {kpi.max_ratio:g} x baseline {base:.4g}"))
+        if kpi.min_ratio is not None:
+            lim = base * kpi.min_ratio
+            checks.append((v < lim and above_floor, "min_ratio", lim,
+                           f"{v:.4g} < {kpi.min_ratio:g} x baseline {base:.4g}"))
+        if kpi.max_delta is not None:
+            lim = base + kpi.max_delta if kpi.direction == "up" else base - kpi.max_delta
+            checks.append((_bad(v, lim, kpi.direction), "max_delta", lim,
+                           f"{v:.4g} beyond baseline {base:.4g} by more than {kpi.max_delta:g}"))
+    if kpi.judge and pair is not None and track == "canary":
+        res = judge(pair[0], pair[1], direction=kpi.direction, alpha=1.0 - policy.judge_confidence,
+                    floor=kpi.relative_floor * 0.1)
+        checks.append((res.breach, f"judge:{res.test or 'none'}", None, res.detail))
+    if score is not None and policy.anomaly.enabled:
+        checks.append((score >= policy.anomaly.threshold, "learned", policy.anomaly.threshold,
+                       f"anomaly score {score:.4f}"))
+    if not checks:
+        return KpiStatus(kpi.name, track, "inconclusive", v, subj.samples, base,
+                         detail="no rule applies: no baseline and no absolute threshold")
+    hit = next((c for c in checks if c[0]), None)
+    if hit is None:
+        return KpiStatus(kpi.name, track, "ok", v, subj.samples, base,
+                         next((c[2] for c in checks if c[2] is not None), None),
+                         anomaly_score=score)
+    return KpiStatus(kpi.name, track, "breach", v, subj.samples, base, hit[2], hit[1], hit[3],
+                     score)
+
+
+@dataclass
+class Sustain:
+    """``for`` and ``x_of_y`` bookkeeping of one KPI (event time of analysis ticks)."""
+
+    for_ms: int | None
+    x_of_y: tuple[int, int] | None
+    since_ms: int | None = None
+    recent: deque[int] = field(default_factory=lambda: deque(maxlen=1))
+
+    def __post_init__(self) -> None:
+        self.recent = deque(maxlen=self.x_of_y[1] if self.x_of_y else 1)
+
+    def update(self, status: str, tick_ms: int) -> bool:
+        """Record a window's status; True when the breach is sustained."""
+        breach = status == "breach"
+        self.recent.append(1 if breach else 0)
+        if not breach:
+            self.since_ms = None
+            return False
+        if self.since_ms is None:
+            self.since_ms = tick_ms
+        fired = []
+        if self.for_ms is not None:
+            fired.append(tick_ms - self.since_ms >= self.for_ms)
+        if self.x_of_y is not None:
+            fired.append(sum(self.recent) >= self.x_of_y[0])
+        return any(fired) if fired else True
+
+
+@dataclass
+class Machine:
+    """The verdict state machine of one deployment, with counters."""
+
+    state: str | None = None
+    consecutive_inconclusive: int = 0
+    counters: dict[str, int] = field(default_factory=dict)
+
+    def step(self, statuses: list[KpiStatus], sustained: list[str], limit: int
+             ) -> tuple[str, str]:
+        """Next state and reason from this interval's KPI statuses."""
+        c = self.counters
+        c["evaluations"] = c.get("evaluations", 0) + 1
+        for s in statuses:
+            c[s.status] = c.get(s.status, 0) + 1
+        breaches = [s for s in statuses if s.status == "breach"]
+        evaluable = [s for s in statuses if s.status != "inconclusive"]
+        if sustained:
+            state, reason = "rollback", "sustained breach of " + ", ".join(sustained)
+        elif breaches:
+            state, reason = "degraded", "breach of " + ", ".join(s.kpi for s in breaches)
+        elif not evaluable:
+            self.consecutive_inconclusive += 1
+            over = self.consecutive_inconclusive > limit
+            state = "error" if over else "inconclusive"
+            reason = ("no KPI could be evaluated for "
+                      f"{self.consecutive_inconclusive} intervals (limit {limit})")
+        else:
+            state, reason = "healthy", "all evaluable KPIs within policy"
+        if evaluable:
+            self.consecutive_inconclusive = 0
+        c["consecutive_inconclusive"] = self.consecutive_inconclusive
+        c[f"state_{state}"] = c.get(f"state_{state}", 0) + 1
+        return state, reason

@@ -1,0 +1,336 @@
+"""A realistic, seeded hour of deployments and metrics, as a time-ordered event list.
+
+The demo publishes it to a running stack (compressed ~60x), tests and
+``smartdeploy replay`` use it as a recorded stream. Five services; one clean
+canary, one latency regression, one 5xx spike, and clean rolling/blue-green
+rollouts; a backfill of past deployments warms the success model first.
+
+Metrics follow the conventions of real exporters: cumulative counters
+``http_requests_total{code}`` and a cumulative latency histogram
+``http_request_duration_seconds_bucket{le}``, scraped every 15 s, labelled with
+``app``, ``version``, ``track`` and ``deployment_id`` for the new version.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel
+
+from schemas import (
+    DeploymentFinished,
+    DeploymentRequested,
+    DeploymentStarted,
+    DeploymentStep,
+    MetricBatch,
+    Series,
+    derived_id,
+)
+
+SCRAPE_S = 15
+BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+@dataclass(frozen=True)
+class Service:
+    app: str
+    app_type: str
+    rps: float
+    p50_s: float
+    error_rate: float
+    compliance: tuple[str, ...] = ()
+    spare_capacity: float = 0.5
+    mirroring: bool = False
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """One deployment of the scenario; ``fault`` shapes the new version's metrics."""
+
+    service: Service
+    at_min: float
+    version: str
+    previous: str
+    fault: str = "none"  # none | latency | errors
+    strategy: str = "canary"
+    files_changed: int = 5
+
+
+SERVICES = {
+    s.app: s
+    for s in (
+        Service("checkout", "api", 120, 0.08, 0.002, ("pci",)),
+        Service("search", "web", 300, 0.05, 0.001, spare_capacity=1.5),
+        Service("payments", "api", 80, 0.12, 0.001, ("pci", "sox")),
+        Service("catalog", "worker", 60, 0.2, 0.003),
+        Service("frontend", "web", 400, 0.04, 0.001, spare_capacity=2.0, mirroring=True),
+    )
+}
+
+ROLLOUTS = (
+    Rollout(SERVICES["catalog"], 2, "2.3.0", "2.2.9", "none", "canary", 4),
+    Rollout(SERVICES["checkout"], 12, "1.8.0", "1.7.3", "latency", "canary", 38),
+    Rollout(SERVICES["payments"], 26, "3.1.0", "3.0.4", "errors", "canary", 61),
+    Rollout(SERVICES["search"], 38, "5.0.1", "5.0.0", "none", "rolling", 3),
+    Rollout(SERVICES["frontend"], 48, "9.4.0", "9.3.2", "none", "blue_green", 12),
+)
+#: Minutes after the start at which the new version starts to misbehave.
+FAULT_AFTER_MIN = 1.5
+#: How long a healthy rollout takes until promotion, and the bake afterwards.
+PROMOTE_AFTER_MIN = 6.0
+BAKE_MIN = 3.0
+#: A CD system reacting to a rollback command finishes the deployment this much later.
+ROLLBACK_REPORT_AFTER_MIN = 4.0
+
+
+@dataclass
+class _Counters:
+    ok: float = 0.0
+    err: float = 0.0
+    buckets: list[float] = field(default_factory=lambda: [0.0] * (len(BUCKETS) + 1))
+    total_latency: float = 0.0
+
+
+def deployment_id(r: Rollout) -> str:
+    return f"{r.service.app}-{r.version}"
+
+
+def request_for(r: Rollout, at: datetime) -> DeploymentRequested:
+    s = r.service
+    return DeploymentRequested.model_validate(
+        {
+            "id": derived_id("demo", deployment_id(r), "requested"),
+            "occurred_at": at,
+            "deployment_id": deployment_id(r),
+            "app": s.app,
+            "environment": "production",
+            "version": r.version,
+            "previous_version": r.previous,
+            "app_type": s.app_type,
+            "risk_tolerance": 0.2 if s.compliance else 0.6,
+            "change": {"files_changed": r.files_changed, "lines_added": r.files_changed * 23,
+                       "lines_deleted": r.files_changed * 7, "src_churn": r.files_changed * 30,
+                       "test_churn": r.files_changed * 4, "commits": max(1, r.files_changed // 6)},
+            "tests": {"run": 420, "failed": 0, "skipped": 6, "coverage": 0.78},
+            "findings": {"medium": 1 if r.fault != "none" else 0},
+            "resources": {"spare_capacity": s.spare_capacity, "replicas": 6},
+            "capabilities": {"traffic_mirroring": s.mirroring, "traffic_splitting": True},
+            "compliance": list(s.compliance),
+            "deploy_frequency_per_day": 4.0,
+            "labels": {"team": "demo", "branch": "main"},
+            "target": {"kind": "deployment", "namespace": "shop", "name": s.app,
+                       "canary_name": f"{s.app}-canary"},
+        }
+    )
+
+
+def backfill(start: datetime, seed: int = 7, per_app: int = 40) -> list[BaseModel]:
+    """Past deployments of every service (requested + finished), to warm the models."""
+    rng = random.Random(seed)
+    events: list[BaseModel] = []
+    for s in SERVICES.values():
+        base_fail = 0.25 if s.app in ("checkout", "payments") else 0.08
+        for i in range(per_app):
+            at = start - timedelta(days=per_app - i, minutes=rng.randint(0, 600))
+            big = rng.random() < 0.3
+            files = rng.randint(20, 90) if big else rng.randint(1, 12)
+            fails = rng.random() < (base_fail * (2.5 if big else 0.6))
+            r = Rollout(s, 0, f"0.{i}.0", f"0.{i - 1}.0" if i else "0.0.0",
+                        "errors" if fails else "none", "rolling", files)
+            req = request_for(r, at)
+            req = req.model_copy(update={"id": derived_id("backfill", s.app, i),
+                                         "deployment_id": f"{s.app}-hist-{i}"})
+            events.append(req)
+            events.append(DeploymentFinished(
+                id=derived_id("backfill", s.app, i, "finished"),
+                occurred_at=at + timedelta(minutes=rng.randint(5, 25)),
+                deployment_id=req.deployment_id, app=s.app, environment="production",
+                outcome="failed" if fails else "succeeded",
+                reason="post-deploy errors" if fails else "",
+            ))
+    events.sort(key=lambda e: e.occurred_at)  # type: ignore[attr-defined]
+    return events
+
+
+def _poisson(rng: random.Random, lam: float) -> int:
+    """A Poisson draw (Knuth for small means, normal approximation for large ones)."""
+    if lam > 30:
+        return max(0, round(rng.gauss(lam, math.sqrt(lam))))
+    limit, k, prod = math.exp(-lam), 0, rng.random()
+    while prod > limit:
+        k += 1
+        prod *= rng.random()
+    return k
+
+
+def _latency_sample(rng: random.Random, p50: float, jitter: float) -> float:
+    return p50 * math.exp(rng.gauss(0.0, jitter))
+
+
+def _scrape(
+    rng: random.Random, c: _Counters, s: Service, p50: float, err: float, share: float
+) -> None:
+    """Advance cumulative counters by one scrape interval of traffic."""
+    n = max(1, int(s.rps * share * SCRAPE_S))
+    errors = min(n, _poisson(rng, err * n))
+    c.err += errors
+    c.ok += n - errors
+    for _ in range(min(n, 200)):
+        lat = _latency_sample(rng, p50, 0.35)
+        w = n / min(n, 200)
+        c.total_latency += lat * w
+        for bi, le in enumerate(BUCKETS):
+            if lat <= le:
+                c.buckets[bi] += w
+        c.buckets[-1] += w
+
+
+def _series(
+    s: Service, version: str, track: str, dep: str | None, c: _Counters, ts_ms: int
+) -> list[Series]:
+    base = {"app": s.app, "version": version, "track": track, "namespace": "shop"}
+    out = [
+        Series(name="http_requests_total", labels={**base, "code": "200"},
+               deployment_id=dep, version=version, track=track,  # type: ignore[arg-type]
+               timestamps_ms=[ts_ms], values=[round(c.ok, 3)]),
+        Series(name="http_requests_total", labels={**base, "code": "500"},
+               deployment_id=dep, version=version, track=track,  # type: ignore[arg-type]
+               timestamps_ms=[ts_ms], values=[round(c.err, 3)]),
+    ]
+    for bi, le in enumerate((*map(str, BUCKETS), "+Inf")):
+        out.append(Series(name="http_request_duration_seconds_bucket", labels={**base, "le": le},
+                          deployment_id=dep, version=version, track=track,  # type: ignore[arg-type]
+                          timestamps_ms=[ts_ms], values=[round(c.buckets[bi], 3)]))
+    out.append(Series(name="http_request_duration_seconds_count", labels=base,
+                      deployment_id=dep, version=version, track=track,  # type: ignore[arg-type]
+                      timestamps_ms=[ts_ms], values=[round(c.buckets[-1], 3)]))
+    out.append(Series(name="http_request_duration_seconds_sum", labels=base,
+                      deployment_id=dep, version=version, track=track,  # type: ignore[arg-type]
+                      timestamps_ms=[ts_ms], values=[round(c.total_latency, 4)]))
+    return out
+
+
+class Scenario:
+    """Steps simulated time forward in scrape intervals and yields what happened.
+
+    ``rolled_back(deployment_id, at)`` tells it that the CD system executed a
+    rollback: the new version stops serving and the deployment is reported
+    ``rolled_back`` shortly after. Without it (a recorded stream), faulty
+    rollouts are reported rolled back ``ROLLBACK_REPORT_AFTER_MIN`` after the
+    fault starts, as a human would have done.
+    """
+
+    def __init__(self, start: datetime, seed: int = 7, reactive: bool = False) -> None:
+        self.start = start
+        self.rng = random.Random(seed)
+        self.reactive = reactive
+        self.minutes = 60.0
+        self.elapsed_s = 0
+        self._stable = {app: _Counters() for app in SERVICES}
+        self._canary: dict[str, _Counters] = {}
+        self._versions = {r.service.app: r.previous for r in ROLLOUTS}
+        self._done: dict[str, str] = {}
+        self._rollback_at: dict[str, float] = {}
+        self._emitted: set[str] = set()
+        #: Strategy the CD system actually uses per deployment (the demo follows decisions).
+        self.strategy_for: dict[str, str] = {}
+
+    @property
+    def finished(self) -> bool:
+        return self.elapsed_s >= self.minutes * 60
+
+    def rolled_back(self, dep_id: str, at_min: float) -> None:
+        self._rollback_at.setdefault(dep_id, at_min)
+
+    def outcomes(self) -> dict[str, str]:
+        return dict(self._done)
+
+    def _once(self, key: str) -> bool:
+        if key in self._emitted:
+            return False
+        self._emitted.add(key)
+        return True
+
+    def step(self) -> list[BaseModel]:
+        """Advance one scrape interval; return lifecycle events then metric batches."""
+        now_min = self.elapsed_s / 60.0
+        at = self.start + timedelta(seconds=self.elapsed_s)
+        out: list[BaseModel] = []
+        for r in ROLLOUTS:
+            out.extend(self._lifecycle(r, now_min, at))
+        ts_ms = int(at.timestamp() * 1000)
+        for app, s in SERVICES.items():
+            series: list[Series] = []
+            live = [r for r in ROLLOUTS if r.service.app == app and self._serving(r, now_min)]
+            share = 0.9 if live else 1.0
+            _scrape(self.rng, self._stable[app], s, s.p50_s, s.error_rate, share)
+            series += _series(s, self._versions[app], "stable", None, self._stable[app], ts_ms)
+            for r in live:
+                c = self._canary.setdefault(deployment_id(r), _Counters())
+                bad = now_min >= r.at_min + FAULT_AFTER_MIN
+                p50 = s.p50_s * (7.0 if r.fault == "latency" and bad else 1.0)
+                err = 0.12 if r.fault == "errors" and bad else s.error_rate
+                _scrape(self.rng, c, s, p50, err, 0.1)
+                series += _series(s, r.version, "canary", deployment_id(r), c, ts_ms)
+            out.append(MetricBatch(id=derived_id("demo-metrics", app, self.elapsed_s),
+                                   occurred_at=at, app=app, source="demo", series=series))
+        self.elapsed_s += SCRAPE_S
+        return out
+
+    def _serving(self, r: Rollout, now_min: float) -> bool:
+        dep = deployment_id(r)
+        return r.at_min <= now_min and dep not in self._done and dep not in self._rollback_at
+
+    def _lifecycle(self, r: Rollout, now_min: float, at: datetime) -> list[BaseModel]:
+        dep = deployment_id(r)
+        s = r.service
+        out: list[BaseModel] = []
+        if now_min >= r.at_min and self._once(dep + ":req"):
+            out.append(request_for(r, at))
+        if now_min >= r.at_min + 0.25 and self._once(dep + ":start"):
+            out.append(DeploymentStarted(
+                id=derived_id("demo", dep, "started"), occurred_at=at, deployment_id=dep,
+                app=s.app, version=r.version,
+                strategy=self.strategy_for.get(dep, r.strategy),  # type: ignore[arg-type]
+                parameters={"steps": [10, 25, 50, 100]}))
+        if dep in self._done:
+            return out
+        if r.fault != "none" and not self.reactive:
+            self.rolled_back(dep, r.at_min + FAULT_AFTER_MIN + ROLLBACK_REPORT_AFTER_MIN)
+        rb = self._rollback_at.get(dep)
+        if rb is not None and now_min >= rb:
+            self._done[dep] = "rolled_back"
+            out.append(DeploymentFinished(
+                id=derived_id("demo", dep, "finished"), occurred_at=at, deployment_id=dep,
+                app=s.app, outcome="rolled_back", reason="rolled back after KPI breach"))
+            return out
+        if r.fault == "none":
+            if now_min >= r.at_min + PROMOTE_AFTER_MIN and self._once(dep + ":promote"):
+                out.append(DeploymentStep(
+                    id=derived_id("demo", dep, "promoted"), occurred_at=at, deployment_id=dep,
+                    app=s.app, step=4, phase="promoted", weight=100.0, message="promoted"))
+                self._versions[s.app] = r.version
+            if now_min >= r.at_min + PROMOTE_AFTER_MIN + BAKE_MIN:
+                self._done[dep] = "succeeded"
+                out.append(DeploymentFinished(
+                    id=derived_id("demo", dep, "finished"), occurred_at=at, deployment_id=dep,
+                    app=s.app, outcome="succeeded"))
+        elif now_min >= r.at_min + 20 and self._once(dep + ":failed"):
+            self._done[dep] = "failed"
+            out.append(DeploymentFinished(
+                id=derived_id("demo", dep, "finished"), occurred_at=at, deployment_id=dep,
+                app=s.app, outcome="failed", reason="regression was not caught"))
+        return out
+
+
+def recorded_stream(start: datetime, seed: int = 7, minutes: float = 60.0) -> list[BaseModel]:
+    """The whole scenario (backfill + the hour) as a recorded, time-ordered stream."""
+    events = backfill(start, seed)
+    sc = Scenario(start, seed, reactive=False)
+    sc.minutes = minutes
+    while not sc.finished:
+        events.extend(sc.step())
+    return events

@@ -1,0 +1,62 @@
+"""Builds the remote-write ingest router and its Kafka producer from Settings.
+
+The producer batches for throughput (linger ~5 ms, lz4) and, because the router
+answers 204 only after Kafka acknowledged a request's batches, it is tuned for
+bounded waits: a full local queue makes the router answer 503 + Retry-After (never
+a silent drop) and a message Kafka cannot take within ``delivery.timeout.ms``
+fails its request, which Prometheus then retries.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from confluent_kafka import Producer
+from fastapi import APIRouter
+
+from api.ingest import IngestConfig, LabelMap, build_ingest_router
+from smartdeploy.settings import Settings
+
+#: librdkafka settings of the ingest producer (on top of Settings.kafka_config()).
+PRODUCER_DEFAULTS: dict[str, Any] = {
+    "linger.ms": 5,
+    "compression.type": "lz4",
+    "batch.size": 4 * 1024 * 1024,
+    "message.max.bytes": 2 * 1024 * 1024,
+    "queue.buffering.max.messages": 100_000,
+    "queue.buffering.max.kbytes": 256 * 1024,
+    "delivery.timeout.ms": 20_000,
+    "acks": "all",
+    "enable.idempotence": False,
+}
+
+
+def ingest_config(settings: Settings) -> IngestConfig:
+    """The router's config from Settings (labels, allow-list, limits, credentials)."""
+    token = settings.ingest_token.get_secret_value() if settings.ingest_token else None
+    password = settings.remote_write_basic_password
+    return IngestConfig(
+        labels=LabelMap(
+            app=settings.label_app,
+            version=settings.label_version,
+            track=settings.label_track,
+            deployment_id=settings.label_deployment_id,
+            metric_allow=settings.metric_allow,
+        ),
+        max_bytes=settings.remote_write_max_bytes,
+        bearer_token=token,
+        basic_user=settings.remote_write_basic_user,
+        basic_password=password.get_secret_value() if password else None,
+    )
+
+
+def make_producer(settings: Settings, **overrides: Any) -> Producer:
+    """A confluent-kafka Producer for the ingest (``overrides`` win, e.g. in tests)."""
+    conf: dict[str, Any] = {**settings.kafka_config(), **PRODUCER_DEFAULTS, **overrides}
+    conf["client.id"] = "smartdeploy-ingest"
+    return Producer(conf)
+
+
+def build_router(settings: Settings, producer: Producer | None = None) -> APIRouter:
+    """The ingest router, with a fresh producer unless one is given."""
+    return build_ingest_router(ingest_config(settings), producer or make_producer(settings))

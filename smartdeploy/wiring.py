@@ -1,0 +1,42 @@
+"""Builds the pure processors from settings: the one place models meet configuration."""
+
+from __future__ import annotations
+
+import logging
+
+from smartdeploy.settings import Settings
+from streams.pipeline import Pipeline
+
+log = logging.getLogger("smartdeploy.wiring")
+
+
+def build_pipeline(settings: Settings) -> Pipeline:
+    """A fresh pipeline: success model, strategy policy and KPI guard with the policies file."""
+    from models.guard import DeploymentGuard
+    from models.policy import load_policies
+    from models.prediction import SuccessPredictor
+    from models.strategy import StrategyRecommender
+
+    policies = load_policies(settings.policies_file)
+    extra_rules = getattr(policies, "strategy_rules", None)
+    return Pipeline(
+        SuccessPredictor(),
+        StrategyRecommender(extra_rules=extra_rules),
+        DeploymentGuard(policies),
+    )
+
+
+def latest_checkpoint_pipeline(settings: Settings) -> Pipeline | None:
+    """The worker's pipeline as of its newest checkpoint under ``data_dir``, if readable."""
+    from streams.app import GROUP
+    from streams.checkpoint import CheckpointError, CheckpointStore
+    from streams.topics import TopicNames
+
+    group = TopicNames(settings.kafka_topic_prefix).group(GROUP)
+    store = CheckpointStore(settings.data_dir / "checkpoints" / f"{group}.ckpt")
+    try:
+        ckpt = store.load()
+    except (CheckpointError, OSError) as exc:
+        log.warning("cannot read the worker checkpoint: %s", exc)
+        return None
+    return Pipeline.restore(ckpt.blob) if ckpt is not None else None

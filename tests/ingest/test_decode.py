@@ -1,0 +1,186 @@
+"""The native decoder against messages built with the protobuf runtime, and its invariants."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from api.ingest import decode
+from api.ingest.decode import DecodeError, LabelMap, PyMapper, batch_messages, make_mapper
+from api.ingest.proto import RequestV2, WriteRequest
+from schemas.metrics import MetricBatch
+from tests.ingest.payloads import request_v2, series_labels, write_request
+
+TS = 1_763_769_600_000
+ALLOW = LabelMap(metric_allow=r"http_.*|container_cpu_usage_seconds_total|up")
+
+
+def native(labels: LabelMap = ALLOW, max_chunk: int = 900_000) -> Any:
+    return make_mapper(labels, max_chunk, native=True)
+
+
+def parsed(result: Any) -> tuple[dict[str, list[Any]], int, int]:
+    chunks, kept, dropped, _ = result
+    by_app: dict[str, list[Any]] = {}
+    for app, series_json, _n, _ts in chunks:
+        by_app.setdefault(app, []).extend(orjson.loads(series_json))
+    return by_app, kept, dropped
+
+
+def test_native_decoder_is_built() -> None:
+    assert decode.NativeMapper is not None, "build api/ingest/_fastdecode.c (pip install -e .)"
+    assert isinstance(native(), decode.NativeMapper)
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_native_output_equals_protobuf_runtime_reference(version: int) -> None:
+    labels = series_labels(2000, seed=7)
+    msg = (write_request if version == 1 else request_v2)(labels, TS, seed=7, nan_every=13)
+    raw = msg.SerializeToString()
+    assert parsed(native().encode(raw, version)) == parsed(PyMapper(ALLOW, 900_000).encode(raw, version))
+
+
+def test_series_are_mapped_from_the_configured_labels() -> None:
+    req = WriteRequest()
+    ts = req.timeseries.add()
+    for k, v in [("__name__", "up"), ("svc", "shop"), ("rel", "v9"), ("lane", "canary"),
+                 ("dep", "d-1"), ("pod", "shop-1"), ("app", "other")]:
+        ts.labels.add(name=k, value=v)
+    ts.samples.add(value=1.0, timestamp=TS)
+    ts.samples.add(value=float("nan"), timestamp=TS + 1000)
+    lm = LabelMap(app="svc", version="rel", track="lane", deployment_id="dep", metric_allow="up")
+    by_app, kept, dropped = parsed(native(lm).encode(req.SerializeToString(), 1))
+    assert (kept, dropped) == (2, 0)
+    assert by_app == {"shop": [{
+        "name": "up", "labels": {"pod": "shop-1", "app": "other"}, "deployment_id": "d-1",
+        "version": "v9", "track": "canary", "timestamps_ms": [TS, TS + 1000],
+        "values": [1.0, None]}]}
+
+
+@pytest.mark.parametrize(
+    ("extra", "kept"),
+    [
+        ({"app": "a"}, 1),                      # track defaults to stable
+        ({"app": "a", "track": "baseline"}, 1),
+        ({}, 0),                                # no app label: dropped
+        ({"app": ""}, 0),                       # empty = absent in Prometheus
+        ({"app": "a", "track": "green"}, 0),    # not a track the guard can compare
+    ],
+)
+def test_series_without_app_or_with_unknown_track_are_dropped(
+    extra: dict[str, str], kept: int
+) -> None:
+    req = WriteRequest()
+    ts = req.timeseries.add()
+    for k, v in sorted({"__name__": "up", **extra}.items()):
+        ts.labels.add(name=k, value=v)
+    ts.samples.add(value=1.0, timestamp=TS)
+    _, got_kept, dropped = parsed(native().encode(req.SerializeToString(), 1))
+    assert (got_kept, dropped) == (kept, 1 - kept)
+
+
+def test_allow_list_must_match_the_whole_metric_name() -> None:
+    req = WriteRequest()
+    for name in ("up", "upstream_errors", "http_x"):
+        ts = req.timeseries.add()
+        ts.labels.add(name="__name__", value=name)
+        ts.labels.add(name="app", value="a")
+        ts.samples.add(value=1.0, timestamp=TS)
+    by_app, kept, dropped = parsed(native().encode(req.SerializeToString(), 1))
+    assert [s["name"] for s in by_app["a"]] == ["up", "http_x"] and (kept, dropped) == (2, 1)
+
+
+def test_messages_validate_as_metric_batches_with_newest_sample_time() -> None:
+    labels = series_labels(500, seed=1)
+    chunks = native().encode(write_request(labels, TS, nan_every=5).SerializeToString(), 1)[0]
+    for (app, _, n, _), (key, value, n2) in zip(chunks, batch_messages(chunks, "d"), strict=True):
+        batch = MetricBatch.model_validate_json(value)
+        assert (batch.app, batch.sample_count(), n2) == (app, n, n)
+        assert key == app
+        assert batch.occurred_at.timestamp() * 1000 == TS
+        assert any(v is None for s in batch.series for v in s.values)
+
+
+def test_large_apps_are_split_into_chunks_under_the_size_limit() -> None:
+    labels = [{**lb, "app": "one"} for lb in series_labels(2000, seed=2)]
+    raw = write_request(labels, TS).SerializeToString()
+    chunks, kept, dropped, _ = native(max_chunk=20_000).encode(raw, 1)
+    assert len(chunks) > 5 and {c[0] for c in chunks} == {"one"}
+    assert all(len(c[1]) < 20_000 + 2_000 for c in chunks)
+    assert sum(c[2] for c in chunks) == kept
+    assert parsed((chunks, kept, dropped, 0)) == parsed(native().encode(raw, 1))
+
+
+def test_v2_refs_outside_the_symbol_table_are_rejected() -> None:
+    req = RequestV2()
+    req.symbols.extend(["", "__name__", "up"])
+    ts = req.timeseries.add()
+    ts.labels_refs.extend([1, 2, 3, 4])
+    ts.samples.add(value=1.0, timestamp=TS)
+    with pytest.raises(ValueError, match="symbols"):
+        native().encode(req.SerializeToString(), 2)
+
+
+def test_invalid_utf8_in_a_kept_series_is_rejected() -> None:
+    raw = write_request([{"__name__": "up", "app": "a", "pod": "x"}], TS).SerializeToString()
+    bad = raw.replace(b"\x03pod", b"\x03p\xffd")
+    with pytest.raises(ValueError, match="UTF-8"):
+        native().encode(bad, 1)
+    with pytest.raises(DecodeError):
+        PyMapper(ALLOW, 900_000).encode(bad, 1)
+
+
+label_text = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=12)
+series_st = st.lists(
+    st.tuples(
+        st.dictionaries(label_text, label_text, max_size=4),
+        st.sampled_from(["up", "http_x", "nope", ""]),
+        st.sampled_from(["a", "b", "", "ü-app"]),
+        st.sampled_from(["", "stable", "canary", "baseline", "blue"]),
+        st.lists(st.tuples(st.integers(-(2**62), 2**62), st.floats(width=64)), max_size=3),
+    ),
+    max_size=20,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(series_st, st.sampled_from([1, 2]))
+def test_native_and_reference_agree_on_arbitrary_series(series: list[Any], version: int) -> None:
+    labels, samples = [], []
+    for extra, name, app, track, smp in series:
+        lb = {k: v for k, v in extra.items() if k and v}
+        lb.update({k: v for k, v in (("__name__", name), ("app", app), ("track", track)) if v})
+        labels.append(dict(sorted(lb.items())))
+        samples.append(smp)
+    msg = (write_request if version == 1 else request_v2)(labels, 0)
+    for ts, smp in zip(msg.timeseries, samples, strict=True):
+        del ts.samples[:]
+        for t, v in smp:
+            ts.samples.add(value=v, timestamp=t)
+    raw = msg.SerializeToString()
+    got = parsed(native().encode(raw, version))
+    want = parsed(PyMapper(ALLOW, 900_000).encode(raw, version))
+    assert got == want
+    assert got[1] + got[2] == sum(len(s) for s in samples)
+    finite = [v for s in samples for _, v in s if math.isfinite(v)]
+    out = [v for rows in got[0].values() for r in rows for v in r["values"] if v is not None]
+    assert set(out) <= set(finite)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_corrupted_bodies_raise_value_error_never_crash(data: st.DataObject) -> None:
+    raw = bytearray(write_request(series_labels(20, seed=4), TS).SerializeToString())
+    for _ in range(data.draw(st.integers(1, 4))):
+        raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(0, len(raw)))
+    for version in (1, 2):
+        try:
+            native().encode(bytes(raw[:cut]), version)
+        except ValueError:
+            pass

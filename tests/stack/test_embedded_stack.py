@@ -1,0 +1,165 @@
+"""The walking skeleton end to end: a real ``smartdeploy up`` (Tansu + Faust + chdb + API).
+
+Events are published with confluent-kafka exactly as a CI system would; the test
+watches the output topics, reads the history back through the API and, after
+SIGTERM, straight from the embedded ClickHouse files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+from confluent_kafka import Consumer, Producer
+
+from schemas import DeploymentRequested
+from schemas import topics as t
+from smartdeploy.scenario import recorded_stream
+from tests.stack.conftest import RunningStack
+
+BAD = ("checkout-1.8.0", "payments-3.1.0")
+
+
+def _publish(bootstrap: str, items: list[tuple[str, str, bytes]]) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    for topic, key, value in items:
+        producer.produce(topic, key=key.encode(), value=value)
+        producer.poll(0)
+    assert producer.flush(30) == 0
+
+
+def _collect(bootstrap: str, topics: list[str], want, timeout_s: float) -> list[dict]:  # type: ignore[no-untyped-def]
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"test-{time.time_ns()}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                         "session.timeout.ms": 6000})
+    consumer.subscribe(topics)
+    seen: list[dict] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline and not want(seen):
+            for msg in consumer.consume(200, timeout=0.5):
+                if msg.error() is None:
+                    doc = json.loads(msg.value())
+                    doc["_topic"] = msg.topic()
+                    seen.append(doc)
+    finally:
+        consumer.close()
+    return seen
+
+
+def _have_all_stages(seen: list[dict]) -> bool:
+    kinds = {(d.get("deployment_id"), d["_topic"]) for d in seen}
+    stages = (t.PREDICTIONS, t.DECISIONS, t.ROLLBACKS, t.ACTIONS)
+    return all((dep, topic) in kinds for dep in BAD for topic in stages)
+
+
+def test_events_yield_prediction_decision_rollback_and_action(stack: RunningStack) -> None:
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    stream = recorded_stream(start, seed=11, minutes=40)
+    _publish(stack.bootstrap, [
+        (t.METRICS if e.type == "metrics.batch" else t.DEPLOY_EVENTS,  # type: ignore[attr-defined]
+         e.app, e.model_dump_json().encode())  # type: ignore[attr-defined]
+        for e in stream
+    ])
+    seen = _collect(stack.bootstrap, [t.PREDICTIONS, t.DECISIONS, t.ROLLBACKS, t.ACTIONS],
+                    _have_all_stages, 240)
+    assert _have_all_stages(seen), sorted({(d.get("deployment_id"), d["_topic"]) for d in seen
+                                          if d.get("deployment_id") in BAD})
+    rolled = {d["deployment_id"] for d in seen if d["_topic"] == t.ROLLBACKS}
+    assert not rolled & {"catalog-2.3.0", "search-5.0.1", "frontend-9.4.0"}
+    actions = [d for d in seen if d["_topic"] == t.ACTIONS and d["deployment_id"] in BAD]
+    assert {a["status"] for a in actions} == {"dry_run"}
+
+    # …and the history (ClickHouse) serves them through the API.
+    deadline = time.monotonic() + 120
+    kinds: set[str] = set()
+    while time.monotonic() < deadline:
+        resp = httpx.get(f"{stack.api}/v1/deployments/payments-3.1.0", timeout=10)
+        if resp.status_code == 200:
+            kinds = {r["type"] for r in resp.json()["timeline"]}
+            if {"prediction", "strategy.decision", "rollback.command", "action.result"} <= kinds:
+                break
+        time.sleep(1)
+    assert {"deployment.requested", "prediction", "strategy.decision", "rollback.command",
+            "action.result"} <= kinds
+    page = httpx.get(f"{stack.api}/v1/deployments", params={"outcome": "rolled_back"},
+                     timeout=10).json()
+    assert set(BAD) <= {i["deployment_id"] for i in page["items"]}
+    assert "next" in page
+
+
+def test_poison_messages_go_to_the_dlq_and_the_worker_keeps_going(stack: RunningStack) -> None:
+    now = datetime.now(UTC)
+    good = DeploymentRequested(occurred_at=now, deployment_id="after-poison-1", app="ledger",
+                               version="2.0.0")
+    invalid = {"type": "deployment.requested", "occurred_at": now.isoformat(),
+               "deployment_id": "bad-1", "app": "ledger", "version": "1", "risk_tolerance": 7}
+    _publish(stack.bootstrap, [
+        (t.DEPLOY_EVENTS, "ledger", b"\x00not json at all"),
+        (t.DEPLOY_EVENTS, "ledger", json.dumps(invalid).encode()),
+        (t.DEPLOY_EVENTS, "ledger", good.model_dump_json().encode()),
+    ])
+
+    def done(seen: list[dict]) -> bool:
+        dead = [d for d in seen if d["_topic"] == t.DLQ]
+        preds = [d for d in seen if d.get("deployment_id") == "after-poison-1"]
+        return len(dead) >= 2 and bool(preds)
+
+    seen = _collect(stack.bootstrap, [t.DLQ, t.PREDICTIONS], done, 120)
+    dead = [d for d in seen if d["_topic"] == t.DLQ]
+    assert len(dead) >= 2, seen
+    assert any("risk_tolerance" in d["error"] for d in dead)
+    assert any("json" in d["error"].lower() for d in dead)
+    assert any(d.get("deployment_id") == "after-poison-1" for d in seen)
+
+
+def _pids_with(text: str) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if text in cmdline:
+            pids.append(int(entry.name))
+    return pids
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True,
+                         text=True, check=False).stdout
+    return [int(x) for x in out.split()]
+
+
+def test_sigterm_stops_everything_broker_included(stack: RunningStack) -> None:
+    port = stack.bootstrap.rsplit(":", 1)[1]
+    broker_pids = _pids_with(f"127.0.0.1:{port}")
+    assert broker_pids, "the embedded broker should be running before SIGTERM"
+    children = _children(stack.proc.pid)
+    os.kill(stack.proc.pid, signal.SIGTERM)
+    assert stack.proc.wait(90) == 0, stack.log.read_text()[-4000:]
+    time.sleep(1)
+    assert _pids_with(f"127.0.0.1:{port}") == []
+    assert [p for p in children if Path(f"/proc/{p}").exists()] == []
+    # the history is on disk: open the embedded ClickHouse now that `up` released it
+    code = (
+        "import clickhouse_connect,sys,json;"
+        f"c=clickhouse_connect.get_client(dsn='chdb://{stack.data_dir / 'chdb'}');"
+        "print(json.dumps({t: c.query(f'SELECT count() FROM {t}').result_rows[0][0] "
+        "for t in ('predictions','decisions','rollbacks','actions')}))"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert res.returncode == 0, res.stderr
+    counts = json.loads(res.stdout.strip().splitlines()[-1])
+    assert all(counts[k] >= 2 for k in ("rollbacks", "actions")), counts
+    assert counts["predictions"] > 200 and counts["decisions"] > 200, counts
