@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+from typing import Any, get_args, get_origin
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -70,33 +70,50 @@ def _allowed_methods(request: Request) -> set[str]:
     return methods or {"GET"}
 
 
-def _query_names(route: APIRoute) -> frozenset[str]:
+def _is_multi(annotation: Any) -> bool:
+    """True for list-like query parameters (``list[str] | None`` …), which may repeat."""
+    origin = get_origin(annotation)
+    if origin in (list, set, tuple, frozenset):
+        return True
+    return any(_is_multi(arg) for arg in get_args(annotation)) if origin is not None else False
+
+
+def _query_names(route: APIRoute) -> tuple[frozenset[str], frozenset[str]]:
+    """(every query parameter name, the scalar ones) declared by a route and its deps."""
     cached = _QUERY_NAMES.get(id(route))
     if cached is None:
         names: set[str] = set()
+        scalar: set[str] = set()
         stack = [route.dependant]
         while stack:
             dependant = stack.pop()
-            names.update(p.alias for p in dependant.query_params)
+            for param in dependant.query_params:
+                names.add(param.alias)
+                if not _is_multi(param.field_info.annotation):
+                    scalar.add(param.alias)
             stack.extend(dependant.dependencies)
-        cached = frozenset(names)
+        cached = (frozenset(names), frozenset(scalar))
         _QUERY_NAMES[id(route)] = cached
     return cached
 
 
-_QUERY_NAMES: dict[int, frozenset[str]] = {}
+_QUERY_NAMES: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
 
 
 def reject_unknown_query(request: Request) -> None:
-    """A misspelt filter must not silently return everything: unknown parameters are 422."""
+    """A misspelt or repeated filter must not silently change the answer: 422 naming it."""
     route = request.scope.get("route")
     if not isinstance(route, APIRoute) or not request.query_params:
         return
-    unknown = sorted(set(request.query_params) - _query_names(route))
-    if unknown:
-        raise RequestValidationError([{
-            "loc": ("query", name), "msg": f"unknown query parameter {name!r}",
-            "type": "extra_forbidden"} for name in unknown])
+    names, scalar = _query_names(route)
+    given = request.query_params
+    problems = [(k, f"unknown query parameter {k!r}", "extra_forbidden")
+                for k in sorted(set(given) - names)]
+    problems += [(k, f"query parameter {k!r} given more than once", "too_many_values")
+                 for k in sorted(set(given) & scalar) if len(given.getlist(k)) > 1]
+    if problems:
+        raise RequestValidationError([{"loc": ("query", name), "msg": msg, "type": kind}
+                                      for name, msg, kind in problems])
 
 
 def create_app(deps: ApiDeps) -> FastAPI:

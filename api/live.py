@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import threading
-from collections import deque
-from collections.abc import AsyncIterator
+import time
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -46,7 +47,7 @@ class LiveFeed(Protocol):
 
     def publish(self, record: dict[str, Any]) -> None: ...
 
-    def subscribe(self, replay: int = 0) -> Subscription: ...
+    def subscribe(self, replay: int = 0, after: int | None = None) -> Subscription: ...
 
 
 class _Sub:
@@ -98,6 +99,12 @@ class InMemoryLiveFeed:
         self._seq = itertools.count(1)
         self._queue_size = queue_size
         self._changed = threading.Condition(self._lock)
+        self._listeners: list[Callable[[dict[str, Any]], None]] = []
+
+    def add_listener(self, listener: Callable[[dict[str, Any]], None]) -> None:
+        """Call ``listener(record)`` synchronously on every publish (cache invalidation)."""
+        with self._lock:
+            self._listeners.append(listener)
 
     def publish(self, record: dict[str, Any]) -> None:
         """Fan one record out to every subscriber (callable from any thread)."""
@@ -105,14 +112,21 @@ class InMemoryLiveFeed:
             event = LiveEvent(next(self._seq), record)
             self._recent.append(event)
             subs = list(self._subs)
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(record)
         for sub in subs:
             sub.deliver(event)
 
-    def subscribe(self, replay: int = 0) -> _Sub:
-        """A new subscription, pre-filled with up to ``replay`` of the most recent records."""
+    def subscribe(self, replay: int = 0, after: int | None = None) -> _Sub:
+        """A new subscription, pre-filled with up to ``replay`` of the most recent records,
+        or — for a client resuming with ``Last-Event-ID`` — every buffered one after ``after``."""
         sub = _Sub(self, self._queue_size)
         with self._lock:
-            backlog = list(self._recent)[-replay:] if replay > 0 else []
+            if after is not None:
+                backlog = [e for e in self._recent if e.seq > after]
+            else:
+                backlog = list(self._recent)[-replay:] if replay > 0 else []
             for event in backlog:
                 sub._offer(event)
             self._subs.append(sub)
@@ -134,3 +148,117 @@ class InMemoryLiveFeed:
         """Block until at least ``count`` clients are subscribed (tests, demo drivers)."""
         with self._changed:
             return self._changed.wait_for(lambda: len(self._subs) >= count, timeout)
+
+
+@dataclass
+class _Entry:
+    value: dict[str, Any] | None
+    fetched_at: float
+    rendered: bytes | None = None
+
+
+class CachedReader:
+    """A HistoryReader whose deployment details are served from memory while fresh.
+
+    The detail view is the API's hot read (dashboards, scripts, the UI re-reading
+    after every live record) and a timeline query over ClickHouse costs tens of
+    milliseconds, so details are cached per deployment and kept fresh two ways:
+    every record on the live feed about a deployment drops its entry at once,
+    and a TTL bounds staleness from the feed/store race (the feed can deliver a
+    record before the history writer has stored it): short while a deployment
+    is in flight or just changed, long once it is finished. Lists, audit and
+    model metrics always go to the store (they are paged and filtered freely).
+    """
+
+    def __init__(self, inner: Any, *, max_entries: int = 1000, ttl_active_s: float = 1.0,
+                 ttl_done_s: float = 600.0, settle_s: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.inner = inner
+        self.max_entries = max_entries
+        self.ttl_active_s = ttl_active_s
+        self.ttl_done_s = ttl_done_s
+        self.settle_s = settle_s
+        self.clock = clock
+        self.hits = 0
+        self.misses = 0
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._changed: dict[str, float] = {}
+
+    def _ttl(self, deployment_id: str, entry: _Entry) -> float:
+        value = entry.value
+        changed = self._changed.get(deployment_id)
+        if changed is not None and entry.fetched_at - changed < self.settle_s:
+            return self.ttl_active_s
+        if value is None or value.get("status") in (None, "requested", "started"):
+            return self.ttl_active_s
+        return self.ttl_done_s
+
+    def _entry(self, deployment_id: str) -> _Entry:
+        now = self.clock()
+        with self._lock:
+            entry = self._entries.get(deployment_id)
+            if entry is not None and now - entry.fetched_at < self._ttl(deployment_id, entry):
+                self._entries.move_to_end(deployment_id)
+                self.hits += 1
+                return entry
+        self.misses += 1
+        entry = _Entry(self.inner.get_deployment(deployment_id), now)
+        with self._lock:
+            self._entries[deployment_id] = entry
+            self._entries.move_to_end(deployment_id)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+        return entry
+
+    def get_deployment(self, deployment_id: str) -> dict[str, Any] | None:
+        return self._entry(deployment_id).value
+
+    def get_rendered(self, deployment_id: str,
+                     render: Callable[[dict[str, Any]], bytes]) -> bytes | None:
+        """The detail as ``render`` encodes it, encoded once per cached version."""
+        entry = self._entry(deployment_id)
+        if entry.value is None:
+            return None
+        if entry.rendered is None:
+            entry.rendered = render(entry.value)
+        return entry.rendered
+
+    def invalidate(self, record: dict[str, Any]) -> None:
+        """Live-feed listener: forget the deployment a record is about."""
+        dep = record.get("deployment_id")
+        if dep is None and str(record.get("subject", "")).startswith("deployment/"):
+            dep = str(record["subject"]).split("/", 1)[1]
+        if dep:
+            with self._lock:
+                self._entries.pop(str(dep), None)
+                self._changed[str(dep)] = self.clock()
+                if len(self._changed) > 4 * self.max_entries:
+                    cutoff = self.clock() - self.settle_s
+                    self._changed = {k: v for k, v in self._changed.items() if v >= cutoff}
+
+    def warm(self, recent: int) -> int:
+        """Load the ``recent`` newest deployments (bounded by the cache size), oldest first
+        so the newest end up most recently used; returns how many were loaded."""
+        wanted = min(recent, self.max_entries)
+        ids: list[str] = []
+        cursor = None
+        while len(ids) < wanted:
+            page = self.inner.list_deployments(limit=min(200, wanted - len(ids)), cursor=cursor)
+            ids += [str(item["deployment_id"]) for item in page.items]
+            cursor = page.next
+            if cursor is None:
+                break
+        for deployment_id in reversed(ids[:wanted]):
+            self.get_deployment(deployment_id)
+        return len(ids[:wanted])
+
+    def list_deployments(self, **kwargs: Any) -> Any:
+        return self.inner.list_deployments(**kwargs)
+
+    def list_audit(self, **kwargs: Any) -> Any:
+        return self.inner.list_audit(**kwargs)
+
+    def latest_model_metrics(self, model: str = "success") -> dict[str, Any] | None:
+        result: dict[str, Any] | None = self.inner.latest_model_metrics(model)
+        return result

@@ -77,7 +77,3 @@ class PolicyStore(Protocol):
     def read(self) -> dict[str, Any]: ...
 
     def write(self, text: str) -> str: ...
-
-
-class StoreUnavailable(RuntimeError):
-    """Raised by adapters when the backing store cannot answer (the API answers 503)."""

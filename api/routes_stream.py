@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import StreamingResponse
 
 from api.auth import Principal, require_role
@@ -53,8 +53,12 @@ async def stream(
     replay: Annotated[int, Query(ge=0, le=200, description="recent records sent first")] = 0,
     limit: Annotated[int | None, Query(ge=1, le=100_000,
                                        description="close after this many events")] = None,
+    last_event_id: Annotated[str, Header(
+        alias="Last-Event-ID", pattern=r"^\d{0,18}$",
+        description="resume: buffered records after this id are sent first")] = "",
 ) -> StreamingResponse:
-    sub = deps.live.subscribe(replay=replay)
+    after = int(last_event_id) if last_event_id else None
+    sub = deps.live.subscribe(replay=replay, after=after)
 
     async def frames() -> AsyncIterator[bytes]:
         sent = 0

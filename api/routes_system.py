@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -35,6 +35,12 @@ class ApiMetrics:
         self.latency = Histogram("smartdeploy_api_request_duration_seconds",
                                  "HTTP request latency", ["method", "route"],
                                  buckets=_BUCKETS, registry=self.registry)
+        self.cache_hits = Gauge("smartdeploy_api_cache_hits", "deployment detail cache hits",
+                                registry=self.registry)
+        self.cache_misses = Gauge("smartdeploy_api_cache_misses",
+                                  "deployment detail cache misses", registry=self.registry)
+        self.stream_clients = Gauge("smartdeploy_api_stream_clients",
+                                    "open live-stream (SSE) connections", registry=self.registry)
 
 
 class MetricsMiddleware:
@@ -105,4 +111,8 @@ def readyz(deps: Annotated[ApiDeps, Depends(get_deps)]) -> Any:
                        503: {"model": ErrorBody}})
 def metrics(request: Request) -> Response:
     api_metrics: ApiMetrics = request.app.state.metrics
+    deps: ApiDeps = request.app.state.deps
+    api_metrics.cache_hits.set(getattr(deps.reader, "hits", 0))
+    api_metrics.cache_misses.set(getattr(deps.reader, "misses", 0))
+    api_metrics.stream_clients.set(getattr(deps.live, "subscriber_count", 0))
     return Response(generate_latest(api_metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -29,6 +29,8 @@ from executor.revisions import (
     annotations_of,
     plan_undo,
     revision,
+    template_of,
+    version_of,
 )
 from schemas.commands import RollbackCommand
 
@@ -67,6 +69,21 @@ class ArgoRolloutBackend:
         )
         undo = command.undo or (promoted and self.cfg.argo_undo_when_promoted)
         live_rev = revision(ro, ROLLOUT_REVISION)
+        live_version = version_of(template_of(ro), self.cfg.version_label)
+        if (
+            command.from_revision is None
+            and command.from_version
+            and live_version
+            not in (
+                None,
+                command.from_version,
+            )
+        ):
+            if live_version == command.to_version:
+                return Outcome("already_rolled_back", f"rollout {name} already runs {live_version}")
+            return Outcome(
+                "stale", f"command was for {command.from_version}, rollout runs {live_version}"
+            )
         if (
             not undo
             and command.from_revision is not None

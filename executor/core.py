@@ -8,11 +8,17 @@
 3. otherwise the backend runs, retried with backoff and jitter on transient
    failures (409 re-reads and re-decides), up to the policy's bound -> ``failed``
    plus an alert;
-4. the result is written to the ledger before it is returned, so the loop may
-   publish it and commit the offset afterwards.
+4. a final result (succeeded, already_rolled_back, stale, dry_run) is written to the
+   ledger before it is returned; the loop syncs the ledger, publishes, and only then
+   commits the offset.
 
-Result and audit ids derive from the command id, so a re-delivered command
-produces the same ids and downstream consumers deduplicate.
+``blocked`` and ``failed`` changed nothing, so they are not final: they stay out of
+the ledger and the same command id (re-delivered, or re-issued by the guard after
+a release / force, which derives the same id) is evaluated again. Result and audit
+ids derive from the command id, so a re-delivered command produces the same ids
+and downstream consumers deduplicate; the non-final outcomes get ids of their own
+(``blocked`` per hold, ``failed``) so the final result of a later run is never
+mistaken for a duplicate of them.
 """
 
 from __future__ import annotations
@@ -33,6 +39,9 @@ from schemas.commands import ActionResult, AuditRecord, Override, RollbackComman
 
 log = logging.getLogger(__name__)
 
+#: outcomes that changed nothing: not recorded as done, re-evaluated on re-delivery
+NON_FINAL = frozenset({"blocked", "failed"})
+
 
 @dataclass
 class Handled:
@@ -44,9 +53,9 @@ class Handled:
 
 
 def audit_for(command: RollbackCommand, result: ActionResult) -> AuditRecord:
-    """The audit record of a result (deterministic id, actor ``executor``)."""
+    """The audit record of a result (id derived from the result's, actor ``executor``)."""
     return AuditRecord(
-        id=derived_id(command.id, "audit"),
+        id=derived_id(result.id, "audit"),
         occurred_at=result.occurred_at,
         actor="executor",
         action=f"rollback.{result.status}",
@@ -55,6 +64,8 @@ def audit_for(command: RollbackCommand, result: ActionResult) -> AuditRecord:
         details={
             "command_id": command.id,
             "action_id": result.id,
+            "deployment_id": command.deployment_id,
+            "status": result.status,
             "app": command.app,
             "backend": result.backend,
             "attempts": result.attempts,
@@ -91,10 +102,15 @@ class Executor:
         self.forces: dict[str, Override] = {}
 
     def apply_override(self, override: Override) -> None:
-        """hold / release / force_rollback for one deployment; later overrides win."""
+        """hold / release / force_rollback for one deployment; later overrides win.
+
+        A force lets commands for the deployment through a hold until the next hold
+        or release.
+        """
         dep = override.deployment_id
         if override.action == "hold":
             self.holds[dep] = override
+            self.forces.pop(dep, None)
         elif override.action == "release":
             self.holds.pop(dep, None)
             self.forces.pop(dep, None)
@@ -111,10 +127,13 @@ class Executor:
         if hold is not None and not command.forced and force is None:
             outcome = Outcome("blocked", f"held by {hold.actor}: {hold.reason}")
             attempts = 0
+            result_id = derived_id(command.id, "action", "blocked", hold.id)
         else:
             outcome, attempts = self._run(command)
+            suffix = (outcome.status,) if outcome.status in NON_FINAL else ()
+            result_id = derived_id(command.id, "action", *suffix)
         result = ActionResult(
-            id=derived_id(command.id, "action"),
+            id=result_id,
             occurred_at=self.clock(),
             command_id=command.id,
             deployment_id=command.deployment_id,
@@ -127,7 +146,8 @@ class Executor:
         )
         if result.status == "failed":
             self.alerter.alert(command, result)
-        self.ledger.record(result)
+        if result.status not in NON_FINAL:
+            self.ledger.record(result)
         return Handled(result, audit_for(command, result))
 
     def _run(self, command: RollbackCommand) -> tuple[Outcome, int]:

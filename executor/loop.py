@@ -55,6 +55,11 @@ class OverrideReader:
                 "auto.offset.reset": "earliest",
             }
         )
+        # watermarks come from a client that never fetches: on the following consumer a
+        # ListOffsets request queues behind its long-poll fetches (~fetch.wait.max.ms)
+        self.meta = Consumer(
+            {**cfg.kafka, "group.id": f"{cfg.group_id}-overrides", "enable.auto.commit": False}
+        )
         self.partitions: list[int] = []
         self._next_try = 0.0
 
@@ -95,8 +100,7 @@ class OverrideReader:
         deadline = time.monotonic() + timeout_s
         tps = [TopicPartition(self.topic, p) for p in self.partitions]
         highs = {
-            tp.partition: self.consumer.get_watermark_offsets(tp, timeout=5, cached=False)
-            for tp in tps
+            tp.partition: self.meta.get_watermark_offsets(tp, timeout=5, cached=False) for tp in tps
         }
         while time.monotonic() < deadline:
             positions = {tp.partition: tp.offset for tp in self.consumer.position(tps)}
@@ -110,6 +114,7 @@ class OverrideReader:
 
     def close(self) -> None:
         self.consumer.close()
+        self.meta.close()
 
 
 class ExecutorLoop:
@@ -125,6 +130,11 @@ class ExecutorLoop:
         self.executor = executor
         self.after_effect = after_effect  # test hook: runs after the effect, before publishing
         self.processed = 0
+        self._delivery_errors: list[str] = []
+
+    def _on_delivery(self, err: KafkaError | None, _msg: Message) -> None:
+        if err is not None:
+            self._delivery_errors.append(str(err))
 
     def _consumer(self) -> Consumer:
         consumer = Consumer(
@@ -134,37 +144,39 @@ class ExecutorLoop:
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
                 "session.timeout.ms": self.cfg.session_timeout_ms,
+                # rollbacks are rare and urgent: do not let the broker park fetches 500 ms
+                "fetch.wait.max.ms": 20,
             }
         )
         consumer.subscribe([self.cfg.rollbacks_topic])
         return consumer
 
-    def _producer(self) -> tuple[Producer, list[str]]:
-        errors: list[str] = []
+    def _producer(self) -> Producer:
         conf: dict[str, Any] = {"acks": "all", "enable.idempotence": True, "linger.ms": 2}
         conf.update(self.cfg.kafka)
-        producer = Producer(conf)
-        self._on_delivery = lambda err, _msg: errors.append(str(err)) if err else None
-        return producer, errors
+        return Producer(conf)
 
     def run(self, stop: threading.Event) -> None:
         """Process commands until ``stop`` is set; commits only after effects are published."""
+        log.info(
+            "executor: backend %s, %s -> %s (group %s)",
+            self.executor.backend.name,
+            self.cfg.rollbacks_topic,
+            self.cfg.actions_topic,
+            self.cfg.group_id,
+        )
         consumer = self._consumer()
         overrides = OverrideReader(self.cfg)
-        producer, errors = self._producer()
+        producer = self._producer()
         try:
             while not stop.is_set():
                 overrides.drain(self.executor)
-                msgs = [
-                    m
-                    for m in consumer.consume(self.cfg.batch_size, self.cfg.poll_timeout_s)
-                    if _usable(m)
-                ]
+                msgs = [m for m in _next_batch(consumer, self.cfg) if _usable(m)]
                 if not msgs:
                     continue
                 overrides.catch_up(self.executor)
                 try:
-                    self._process(msgs, producer, errors)
+                    self._process(msgs, producer)
                     consumer.commit(asynchronous=False)
                 except (PublishError, KafkaException) as exc:
                     log.error("batch not committed, will be re-processed: %s", exc)
@@ -175,7 +187,7 @@ class ExecutorLoop:
             consumer.close()
             overrides.close()
 
-    def _process(self, msgs: list[Message], producer: Producer, errors: list[str]) -> None:
+    def _process(self, msgs: list[Message], producer: Producer) -> None:
         for msg in msgs:
             try:
                 command = RollbackCommand.model_validate_json(msg.value() or b"")
@@ -192,6 +204,14 @@ class ExecutorLoop:
                 )
                 continue
             handled = self.executor.handle(command)
+            log.info(
+                "command %s (%s) -> %s%s: %s",
+                command.id,
+                command.deployment_id,
+                handled.result.status,
+                " (replayed)" if handled.replayed else "",
+                handled.result.detail,
+            )
             if self.after_effect is not None:
                 self.after_effect(command)
             producer.produce(
@@ -207,10 +227,22 @@ class ExecutorLoop:
                 on_delivery=self._on_delivery,
             )
             self.processed += 1
+        self.executor.ledger.sync()
         remaining = producer.flush(30)
-        failed, errors[:] = list(errors), []
+        failed, self._delivery_errors = self._delivery_errors, []
         if remaining or failed:
             raise PublishError(f"{remaining} unsent, errors: {failed[:3]}")
+
+
+def _next_batch(consumer: Consumer, cfg: ExecutorConfig) -> list[Message]:
+    """Wait for one message, then take what is already fetched (latency over batching).
+
+    ``consume(n, timeout)`` would wait the whole timeout for ``n`` messages.
+    """
+    first = consumer.poll(cfg.poll_timeout_s)
+    if first is None:
+        return []
+    return [first, *consumer.consume(cfg.batch_size - 1, 0)] if cfg.batch_size > 1 else [first]
 
 
 def _usable(msg: Message) -> bool:

@@ -4,13 +4,16 @@ Kayenta's judge runs a Mann-Whitney U test per metric and reports a shift of the
 median. It is documented to miss two regressions that matter in production:
 
 * **variance growth at an equal median** (a version that is sometimes very slow):
-  the rank test sees the same centre. We test the *spread* — the absolute deviations
-  from each track's own median (a Brown-Forsythe-style rank test) — and require the
-  canary's mean deviation to grow by ``spread_ratio``.
+  the rank test sees the same centre. We test the *spread* — the absolute
+  successive differences of each track (local variability, robust to the slow drifts
+  both tracks share) with a rank test — and require the canary's median variation to
+  grow by ``spread_ratio``.
 * **sparse, mostly-zero error counts**: with most buckets at 0 both tracks tie and the
   rank test has no power. We test the *counts* directly: given k errors in total, the
   canary's share under "same rate" is Binomial(k, exposure share); a small upper tail
-  probability with a rate ratio above ``1 + tolerance`` is a breach.
+  probability with a rate ratio above ``1 + tolerance`` is a breach — if the errors
+  are spread over several scrape buckets (real errors come in clumps: one incident
+  is many errors in one bucket, which a Poisson test would wrongly call significant).
 
 Plus the classic **shift** test (Mann-Whitney, one-sided in the bad direction) with an
 effect-size tolerance, so small but significant differences do not roll back.
@@ -107,19 +110,23 @@ def judge(subject: KpiSample, reference: KpiSample, *, direction: str = "up",
         if p < alpha and rel > tolerance and abs(mx - my) > floor:
             results.append(JudgeResult(True, "shift", p, rel,
                                        f"median {mx:.4g} vs {my:.4g} (p={p:.2g})"))
-        dx, dy = np.abs(x - mx), np.abs(y - my)
+        dx, dy = np.abs(np.diff(x)), np.abs(np.diff(y))
         p = mann_whitney_greater(dx, dy)
-        sx, sy = float(dx.mean()), float(dy.mean())
+        sx, sy = float(np.median(dx)), float(np.median(dy))
         grow = sx / sy if sy > 0 else (math.inf if sx > 0 else 1.0)
         if p < alpha and grow > spread_ratio and sx - sy > floor:
             results.append(JudgeResult(True, "spread", p, grow,
-                                       f"mean deviation {sx:.4g} vs {sy:.4g} (p={p:.2g})"))
+                                       f"step-to-step variation {sx:.4g} vs {sy:.4g} "
+                                       f"(p={p:.2g})"))
     if counts and direction == "up" and subject.den > 0 and reference.den > 0:
         kc, kb = int(round(subject.num)), int(round(reference.num))
         share = subject.den / (subject.den + reference.den)
         rate_c, rate_b = subject.num / subject.den, reference.num / reference.den
         ratio = rate_c / rate_b if rate_b > 0 else (math.inf if rate_c > 0 else 1.0)
-        if kc >= 3 and ratio > 1.0 + tolerance:
+        # clumped real errors (one incident = many errors in one scrape) are not Poisson:
+        # also require errors in several buckets, more of them than on the baseline
+        occ_c, occ_b = int((subject.points > 0).sum()), int((reference.points > 0).sum())
+        if kc >= 3 and ratio > 1.0 + tolerance and occ_c >= 3 and occ_c >= occ_b + 2:
             p = binom_sf(kc, kc + kb, share)
             if p < alpha:
                 results.append(JudgeResult(True, "counts", p, ratio,

@@ -16,9 +16,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from schemas import DeploymentRequested
-
 from models.history_features import PRIOR_WEIGHT, OutcomeHistory
+from schemas import DeploymentRequested
 
 #: Prefix of each history stream's features, in the order they are listed.
 STREAMS: tuple[str, ...] = ("app", "env", "trig", "all")

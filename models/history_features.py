@@ -24,6 +24,8 @@ PRIOR_WEIGHT = 4.0
 #: "Never happened" stand-in for time-since features: about three years.
 NEVER_S = 1e8
 _RECENT_REQUESTS_S = 3600.0
+#: States of :meth:`OutcomeHistory.state`: unknown, then (success|failure) x run 1, 2, 3+.
+N_STATES = 7
 
 
 def logit(p: float, eps: float = 0.01) -> float:
@@ -67,6 +69,7 @@ class OutcomeHistory:
     __slots__ = (
         "n", "failures", "last", "streak", "since_failure", "ewma", "window", "window_sum",
         "t_last_failure", "t_last_outcome", "t_last_request", "pending", "recent_requests",
+        "state_n", "state_failures",
     )
 
     def __init__(self) -> None:
@@ -83,6 +86,22 @@ class OutcomeHistory:
         self.t_last_request: float | None = None
         self.pending = 0
         self.recent_requests: deque[float] = deque()
+        # Outcomes counted by the state the stream was in when each was *requested*:
+        # how this stream behaves after a failure (or a run of successes).
+        self.state_n = [0] * N_STATES
+        self.state_failures = [0] * N_STATES
+
+    def state(self) -> int:
+        """The stream's state: last arrived outcome and its run length (1, 2, 3+).
+
+        >>> h = OutcomeHistory(); h.state()
+        0
+        >>> h.record_outcome(True, 1.0); h.state()
+        4
+        """
+        if self.last < 0:
+            return 0
+        return 1 + 3 * self.last + min(self.streak, 3) - 1
 
     def record_request(self, now: float) -> None:
         """A deployment of this stream was requested (its outcome is now pending)."""
@@ -95,10 +114,16 @@ class OutcomeHistory:
         """A pending deployment left without a usable label (aborted, evicted)."""
         self.pending = max(self.pending - 1, 0)
 
-    def record_outcome(self, failed: bool, now: float) -> None:
-        """An outcome arrived: update counts, runs, EWMAs, the window and the clocks."""
+    def record_outcome(self, failed: bool, now: float, state: int | None = None) -> None:
+        """An outcome arrived: update counts, runs, EWMAs, the window and the clocks.
+
+        ``state`` is :meth:`state` as it was when this deployment was requested.
+        """
         y = 1 if failed else 0
         self.forget_request()
+        if state is not None:
+            self.state_n[state] += 1
+            self.state_failures[state] += y
         self.n += 1
         self.failures += y
         self.streak = self.streak + 1 if self.last == y else 1
@@ -143,6 +168,11 @@ class OutcomeHistory:
         # Shrink short histories towards the prior so two outcomes do not look like certainty.
         shrink = [(e * n + prior * PRIOR_WEIGHT) / (n + PRIOR_WEIGHT) for e in ew]
         win_n = len(self.window)
+        rate = (self.failures + prior * PRIOR_WEIGHT) / (n + PRIOR_WEIGHT)
+        st = self.state()
+        state_rate = (self.state_failures[st] + rate * PRIOR_WEIGHT) / (
+            self.state_n[st] + PRIOR_WEIGHT
+        )
         failed_last = 1.0 if self.last == 1 else 0.0
         ok_last = 1.0 if self.last == 0 else 0.0
         return {
@@ -158,7 +188,8 @@ class OutcomeHistory:
             f"{prefix}_rate_window": logit(
                 (self.window_sum + prior * PRIOR_WEIGHT) / (win_n + PRIOR_WEIGHT)
             ),
-            f"{prefix}_rate": logit((self.failures + prior * PRIOR_WEIGHT) / (n + PRIOR_WEIGHT)),
+            f"{prefix}_rate": logit(rate),
+            f"{prefix}_state_rate": logit(state_rate),
             f"{prefix}_log_since_failure": math.log1p(self.since_failure)
             if self.since_failure >= 0
             else math.log1p(n + 50.0),

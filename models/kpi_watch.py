@@ -34,6 +34,24 @@ def dt_to_ms(dt: datetime) -> int:
     return int(round(dt.timestamp() * 1000))
 
 
+def judge_spans(window: float, longest: float) -> list[float]:
+    """Nested spans the canary judge compares: the KPI window, doubled up to ``longest``.
+
+    Short spans react fast; long spans have the power to see small or noisy shifts.
+
+    >>> judge_spans(60, 300)
+    [60, 120, 240, 300]
+    >>> judge_spans(60, 0)
+    [60]
+    """
+    spans = [window]
+    while spans[-1] * 2 < longest:
+        spans.append(spans[-1] * 2)
+    if longest > spans[-1]:
+        spans.append(longest)
+    return spans
+
+
 def compile_kpis(policy: AppPolicy) -> list[CompiledKpi]:
     return [CompiledKpi(i, k) for i, k in enumerate(policy.active_kpis)]
 
@@ -123,15 +141,15 @@ class Watch:
         for k in w.kpis:
             kp = k.policy
             subj = w.sample(subject, k.index, tick_ms, max(kp.window, 1.0))
-            ref, pair = None, None
+            ref, pairs = None, []
             if subject == "canary":
                 other = "baseline" if w.has_track("baseline", tick_ms - 120_000) else "stable"
                 ref = w.sample(other, k.index, tick_ms, kp.window)
                 if kp.judge:
-                    jw = max(self.policy.judge_window, kp.window)  # judge_window 0 = KPI window
-                    pair = (w.sample(subject, k.index, tick_ms, jw),
-                            w.sample(other, k.index, tick_ms, jw))
-            st = assess(kp, self.policy, subject, subj, ref, learners.get(kp.name), pair)
+                    pairs = [(w.sample(subject, k.index, tick_ms, span),
+                              w.sample(other, k.index, tick_ms, span))
+                             for span in judge_spans(kp.window, self.policy.judge_window)]
+            st = assess(kp, self.policy, subject, subj, ref, learners.get(kp.name), pairs)
             statuses.append(st)
             if self.sustain[kp.name].update(st.status, tick_ms):
                 sustained.append(kp.name)

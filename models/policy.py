@@ -206,8 +206,11 @@ class PolicyError(ValueError):
     """A policy file is invalid; the message names the file and the field."""
 
 
+_REPLACED = frozenset({"metric", "numerator", "denominator"})  # selectors: replaced whole
+
+
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """Deep merge ``over`` into ``base``; KPI lists merge by ``name``.
+    """Deep merge ``over`` into ``base``; KPI lists merge by ``name``; selectors replace.
 
     >>> _merge({"a": 1, "kpis": [{"name": "x", "max": 1}]}, {"kpis": [{"name": "x", "max": 2}]})
     {'a': 1, 'kpis': [{'name': 'x', 'max': 2}]}
@@ -222,6 +225,8 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
                     out[key].append(copy.deepcopy(kpi))
                 else:
                     out[key][i] = _merge(out[key][i], kpi)
+        elif key in _REPLACED:
+            out[key] = copy.deepcopy(value)
         elif isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = _merge(out[key], value)
         else:

@@ -22,6 +22,11 @@ from collections import OrderedDict, deque
 from datetime import UTC, datetime
 from typing import Any
 
+from models.drift import ChallengerRace, DriftMonitor
+from models.features import build_features, stream_keys
+from models.history_features import PRIOR_WEIGHT, OutcomeHistory
+from models.online_metrics import PrequentialMetrics, ThresholdSelector, log_loss
+from models.success_model import OnlineLogit, PlattCalibrator, sigmoid
 from schemas import (
     DeploymentFinished,
     DeploymentRequested,
@@ -31,18 +36,12 @@ from schemas import (
     derived_id,
 )
 
-from models.drift import ChallengerRace, DriftMonitor
-from models.features import build_features, stream_keys
-from models.history_features import PRIOR_WEIGHT, OutcomeHistory
-from models.online_metrics import PrequentialMetrics, ThresholdSelector, log_loss
-from models.success_model import OnlineLogit, PlattCalibrator, sigmoid
-
 FAILED_OUTCOMES = frozenset({"failed", "rolled_back"})
 SUCCEEDED_OUTCOMES = frozenset({"succeeded"})  # "aborted" carries no label: dropped
 
 
 class _Pending:
-    __slots__ = ("features", "prediction", "z_champion", "z_challenger", "keys", "at")
+    __slots__ = ("features", "prediction", "z_champion", "z_challenger", "keys", "states", "at")
 
     def __init__(
         self,
@@ -50,6 +49,7 @@ class _Pending:
         prediction: Prediction,
         z_champion: float,
         keys: tuple[str, ...],
+        states: tuple[int, ...],
         at: float,
     ) -> None:
         self.features = features
@@ -57,6 +57,7 @@ class _Pending:
         self.z_champion = z_champion
         self.z_challenger: float | None = None
         self.keys = keys
+        self.states = states
         self.at = at
 
 
@@ -115,9 +116,11 @@ class SuccessPredictor:
             return prediction  # outcome already learned: never learn it again
         now = req.occurred_at.timestamp()
         keys = stream_keys(req)
-        for key in keys:
-            self.histories.setdefault(key, OutcomeHistory()).record_request(now)
-        entry = _Pending(features, prediction, z, keys, now)
+        streams = [self.histories.setdefault(key, OutcomeHistory()) for key in keys]
+        states = tuple(h.state() for h in streams)
+        for history in streams:
+            history.record_request(now)
+        entry = _Pending(features, prediction, z, keys, states, now)
         if self.challenger is not None:
             entry.z_challenger = self.challenger.log_odds(features)
         self.pending[req.deployment_id] = entry
@@ -155,8 +158,8 @@ class SuccessPredictor:
             if self.challenger is None:
                 self.challenger, self.race = OnlineLogit(), ChallengerRace()
         self._train(entry, y)
-        for key in entry.keys:
-            self.histories.setdefault(key, OutcomeHistory()).record_outcome(bool(y), now)
+        for key, state in zip(entry.keys, entry.states, strict=True):
+            self.histories.setdefault(key, OutcomeHistory()).record_outcome(bool(y), now, state)
         self.labels += 1
         self.failures += y
         if self.labels % self.metrics_every:

@@ -21,9 +21,11 @@ what gets credited (falling back to the recommended one), each label once.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import OrderedDict
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +35,10 @@ from models.strategy_constraints import (
     Rule,
     excluded_strategies,
     is_stateful,
+    parse_constraint_config,
+    parse_rules,
 )
+from models.strategy_costs import CostModel
 from models.strategy_params import parameters_for, plan_duration_s, risk_band, risk_level
 from schemas import (
     STRATEGIES,
@@ -43,47 +48,13 @@ from schemas import (
     DeploymentStep,
     Prediction,
     StrategyDecision,
+    StrategyParameters,
     derived_id,
 )
 
 DeployLifecycle = DeploymentRequested | DeploymentStarted | DeploymentStep | DeploymentFinished
 POLICY_VERSION = "strategy-1"
 FALLBACK = "rolling"
-
-
-@dataclass(frozen=True)
-class CostModel:
-    """What outcomes and plans cost, in units of one full failure of a tolerant web app.
-
-    ``failed``/``rolled_back`` are fractions of the app's severity by strategy:
-    its blast radius (blue/green switches back at once, recreate has to come back
-    up; a canary's rollback touched one small step, a shadow's touched no user).
-    """
-
-    severity: dict[str, float] = field(default_factory=lambda: {
-        "web": 1.0, "api": 1.0, "monolith": 1.2, "stateful": 1.5, "worker": 0.6, "batch": 0.4})
-    failed: dict[str, float] = field(default_factory=lambda: {
-        "rolling": 1.0, "blue_green": 0.6, "canary": 1.0, "shadow": 1.0, "recreate": 1.3})
-    rolled_back: dict[str, float] = field(default_factory=lambda: {
-        "rolling": 0.4, "blue_green": 0.2, "canary": 0.08, "shadow": 0.02, "recreate": 0.8})
-    minute_value: float = 0.003
-    double_capacity: frozenset[str] = frozenset({"blue_green", "shadow"})
-    downtime: dict[str, float] = field(default_factory=lambda: {
-        "web": 0.3, "api": 0.3, "monolith": 0.3})
-
-    def app_severity(self, app_type: str, risk_tolerance: float) -> float:
-        """Cost of a full failure: 1x for a fully tolerant app up to 10x for zero tolerance."""
-        return self.severity.get(app_type, 1.0) * (1.0 + 9.0 * (1.0 - risk_tolerance))
-
-    def plan_cost(self, strategy: str, req: DeploymentRequested, duration_s: int) -> float:
-        """Time to full rollout, worth more the more often the app deploys."""
-        per_minute = self.minute_value * (1.0 + req.deploy_frequency_per_day / 4.0)
-        cost = duration_s / 60.0 * per_minute
-        if strategy in self.double_capacity:
-            cost *= 1.5
-        if strategy == "recreate":
-            cost += self.downtime.get(req.app_type, 0.05) * self.severity.get(req.app_type, 1.0)
-        return cost
 
 
 @dataclass
@@ -107,16 +78,23 @@ class StrategyRecommender:
 
     def __init__(
         self,
-        extra_rules: Sequence[Rule] | None = None,
+        extra_rules: Sequence[Rule | Mapping[str, Any]] | None = None,
         *,
-        config: ConstraintConfig | None = None,
+        config: ConstraintConfig | Mapping[str, Any] | None = None,
         costs: CostModel | None = None,
         posteriors: OutcomePosteriors | None = None,
         explore: bool = True,
         max_pending: int = 100_000,
     ) -> None:
-        self.rules: tuple[Rule, ...] = tuple(extra_rules or ())
-        self.config = config or ConstraintConfig()
+        given = list(extra_rules or ())
+        docs = [r for r in given if not isinstance(r, Rule)]  # raw policy-file rules
+        self.rules: tuple[Rule, ...] = (
+            *(r for r in given if isinstance(r, Rule)),
+            *parse_rules(docs),
+        )
+        self.config = (
+            config if isinstance(config, ConstraintConfig) else parse_constraint_config(config)
+        )
         self.costs = costs or CostModel()
         self.posteriors = posteriors or OutcomePosteriors()
         self.explore = explore
@@ -137,6 +115,8 @@ class StrategyRecommender:
 
     def what_if(self, req: DeploymentRequested, p_failure: float) -> StrategyDecision:
         """The decision for ``req`` at ``p_failure``, changing no state."""
+        if not math.isfinite(p_failure):
+            raise ValueError(f"p_failure: expected a probability, got {p_failure!r}")
         p = min(max(float(p_failure), 0.0), 1.0)
         excluded = excluded_strategies(req, self.config, self.rules)
         feasible = [s for s in STRATEGIES if s not in excluded]
@@ -152,8 +132,11 @@ class StrategyRecommender:
         if not feasible:
             params = parameters_for(FALLBACK, req, p, stateful=True)
             params.auto_promote = False
-            explanation.insert(0, "no strategy satisfies every constraint: held for manual "
-                               f"approval, {FALLBACK} one pod at a time if approved")
+            explanation.insert(
+                0,
+                "no strategy satisfies every constraint: held for manual "
+                f"approval, {FALLBACK} one pod at a time if approved",
+            )
             return self._decision(req, FALLBACK, params, p, explanation, excluded)
         ctx = self._context(req, p)
         rng = np.random.default_rng(seed_of(req.deployment_id, req.app))
@@ -164,19 +147,29 @@ class StrategyRecommender:
             scored.append((cost, STRATEGIES.index(s), s, params, line))
         scored.sort(key=lambda x: (x[0], x[1]))
         best_cost, _, best, params, _ = scored[0]
-        explanation.append("expected cost (outcome + plan), lowest first: "
-                           + "; ".join(line for *_, line in scored))
+        explanation += [line for *_, line in scored]
         explanation.append(self._history_line(ctx, best))
         if len(scored) > 1:
-            explanation.append(f"chose {best}: {scored[1][0] - best_cost:.3f} cheaper than "
-                               f"{scored[1][2]} (Thompson draw seeded by the deployment id)")
+            how = (
+                "one posterior draw, seeded by the deployment id"
+                if self.explore
+                else "posterior means"
+            )
+            explanation.append(
+                f"chose {best}: {scored[1][0] - best_cost:.3f} cheaper than {scored[1][2]} ({how})"
+            )
         else:
             explanation.append(f"chose {best}: the only strategy every constraint allows")
         if stateful and best == "rolling":
-            explanation.append("stateful: maxSurge 0 so the old pod stops before the new starts")
+            explanation.append(
+                "stateful: maxSurge 0, maxUnavailable 1 - each pod stops before its replacement "
+                "starts, so every volume/shard has one writer; old and new versions share the "
+                "data store during the roll, so schema changes must be backward compatible"
+            )
         if stateful and best == "blue_green":
             explanation.append(
-                "stateful: green takes no writes until an operator-confirmed cutover")
+                "stateful: green takes no writes until an operator-confirmed cutover"
+            )
         return self._decision(req, best, params, p, explanation, excluded)
 
     def recommend_for(self, req: DeploymentRequested, p_failure: float) -> StrategyDecision:
@@ -186,30 +179,52 @@ class StrategyRecommender:
     def _context(self, req: DeploymentRequested, p: float) -> Context:
         return Context(req.app, req.environment, req.app_type, p)
 
-    def _expected_cost(self, s: str, req: DeploymentRequested, ctx: Context, params: object,
-                       rng: np.random.Generator) -> tuple[float, str]:
-        probs = self.posteriors.sample(ctx, s, rng) if self.explore else \
-            self.posteriors.mean(ctx, s)
+    def _expected_cost(
+        self,
+        s: str,
+        req: DeploymentRequested,
+        ctx: Context,
+        params: StrategyParameters,
+        rng: np.random.Generator,
+    ) -> tuple[float, str]:
+        """Outcome cost under one posterior draw (or the mean) plus the plan cost."""
+        probs = (
+            self.posteriors.sample(ctx, s, rng) if self.explore else self.posteriors.mean(ctx, s)
+        )
         _, p_rb, p_fail = (float(x) for x in probs)
         sev = self.costs.app_severity(req.app_type, req.risk_tolerance)
         outcome = sev * (p_fail * self.costs.failed[s] + p_rb * self.costs.rolled_back[s])
-        duration = plan_duration_s(s, params, req.resources.replicas)  # type: ignore[arg-type]
+        duration = plan_duration_s(s, params, req.resources.replicas)
         plan = self.costs.plan_cost(s, req, duration)
-        line = (f"{s} {outcome + plan:.3f} (P(fail) {p_fail:.2f}, P(rollback) {p_rb:.2f}, "
-                f"plan {duration // 60} min)")
+        line = (
+            f"cost of {s}: {outcome + plan:.3f} = outcomes {outcome:.3f} (P(fail) "
+            f"{p_fail:.3f}, P(rollback) {p_rb:.3f}, severity {sev:.1f}) + plan {plan:.3f} "
+            f"({duration / 60:.0f} min to full rollout)"
+        )
         return outcome + plan, line
 
     def _history_line(self, ctx: Context, s: str) -> str:
         peer, own = self.posteriors.counts(ctx, s)
         b = self.posteriors.belief(ctx, s)
-        return (f"history of {s}: this app {own.runs:.0f} runs ({own.caught:.0f} rolled back, "
-                f"{own.missed:.0f} failed), {ctx.app_type} apps {peer.runs:.0f} runs "
-                f"({peer.caught:.0f} rolled back, {peer.missed:.0f} failed); believed catch "
-                f"rate {b.catch_rate:.2f}, incidents {b.ratio:.2f}x predicted")
+        visible, riskier = self.posteriors.app_factors(ctx)
+        return (
+            f"learned for {s}: this app {own.runs:.0f} runs ({own.caught:.0f} rolled back, "
+            f"{own.missed:.0f} failed), {ctx.app_type} apps {peer.runs:.0f} runs "
+            f"({peer.caught:.0f} rolled back, {peer.missed:.0f} failed); catch rate "
+            f"{b.catch_rate:.2f}, incidents {b.ratio:.2f}x predicted; this app's bad "
+            f"versions caught {visible:.2f}x and occurring {riskier:.2f}x as often as "
+            "its peers'"
+        )
 
     @staticmethod
-    def _decision(req: DeploymentRequested, strategy: str, params: object, p: float,
-                  explanation: list[str], excluded: dict[str, str]) -> StrategyDecision:
+    def _decision(
+        req: DeploymentRequested,
+        strategy: str,
+        params: StrategyParameters,
+        p: float,
+        explanation: list[str],
+        excluded: dict[str, str],
+    ) -> StrategyDecision:
         return StrategyDecision(
             id=derived_id(req.id, "decision"),
             occurred_at=req.occurred_at,
@@ -218,7 +233,7 @@ class StrategyRecommender:
             environment=req.environment,
             request_id=req.id,
             strategy=strategy,  # type: ignore[arg-type]
-            parameters=params,  # type: ignore[arg-type]
+            parameters=params,
             p_failure=p,
             explanation=explanation,
             excluded=excluded,

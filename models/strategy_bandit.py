@@ -6,20 +6,32 @@ to be bad is the success model's job (``p_failure``, a fresh number for every
 request); what a *strategy* changes is two things, and those are learned here:
 
 * its **catch rate** ``d``: of the incidents, the share caught in time
-  (rolled back rather than failed) - Beta posterior, rolled_back = caught,
-  failed = missed. A canary of an app with good KPIs catches most, a canary
-  of a batch worker little;
+  (rolled back rather than failed) - rolled_back = caught, failed = missed.
+  A canary of an app with good KPIs catches most, a canary of a batch worker
+  little;
 * its **incident ratio** ``r``: incidents per unit of predicted failure
-  probability (``P(incident) = r * p_failure``) - Gamma posterior over
-  incidents vs. summed ``p_failure``, which absorbs hazards a strategy adds
-  (a monolith running two versions side by side) and the predictor's bias.
+  probability (``P(incident) = r * p_failure``), which absorbs hazards a
+  strategy adds (a monolith running two versions side by side).
 
-Both are kept at two levels: peers (same app type) and the app itself
-(per environment). The peer posterior, itself shrunk to a weak domain prior,
-is the prior of each app, with a bounded weight, so an app's own history
-overrides its peers' after a handful of incidents. Thompson sampling draws
-``(d, r)`` per strategy with a generator the caller seeds from the request,
-so the same request on the same state always gets the same draw.
+Three levels, each the prior of the next:
+
+1. peers (same app type) per strategy, shrunk to a domain prior: Beta on the
+   catch rate, Gamma-Poisson on the incident ratio (its prior is strong: a calibrated
+   success model means r is about 1, and a few unlucky incidents must not
+   condemn a strategy for a whole app type);
+2. the app across strategies: how visible this app's bad versions are in its
+   KPIs (caught vs. the catches its peers would predict) and how much riskier
+   it is than predicted (incidents vs. expected). These are properties of the
+   app, so what one strategy taught transfers to the others;
+3. the app per strategy (per environment): a Beta centred on the above with a
+   bounded weight, so an app's own history overrides after a few incidents.
+
+Thompson sampling draws the peer and the app-strategy catch rates (tempered:
+``temperature`` < 1 narrows the draws, because exploring a worse strategy on
+a production deployment has a real cost) with a generator the caller seeds
+from the request, so the same request on the same state gets the same draw.
+The incident ratio enters at its posterior mean: sampling it independently
+per strategy mostly adds noise common to every strategy.
 """
 
 from __future__ import annotations
@@ -89,99 +101,113 @@ class Belief:
 
     caught: float  # Beta alpha of the catch rate
     missed: float  # Beta beta of the catch rate
-    shape: float  # Gamma shape of the incident ratio
-    rate: float  # Gamma rate of the incident ratio
+    ratio: float  # posterior mean incident ratio (incidents per unit of p_failure)
 
     @property
     def catch_rate(self) -> float:
         return self.caught / (self.caught + self.missed)
 
-    @property
-    def ratio(self) -> float:
-        return self.shape / self.rate
-
 
 @dataclass
 class OutcomePosteriors:
-    """Peer- and app-level statistics per strategy, and the posteriors they imply.
+    """Statistics at three levels and the posteriors they imply (weights in the docstring).
 
-    ``prior_runs``: weight (in incidents) of the domain prior on the catch rate;
-    ``prior_p``: weight (in summed p_failure) of the prior incident ratio of 1;
-    ``peer_weight_*``: the most an app's peers count in its own posterior;
+    ``prior_runs``: weight (in incidents) of the domain prior on peer catch rates;
+    ``prior_p``: weight (in summed p_failure) of the peer incident ratio prior of 1;
+    ``app_runs``/``app_p``: weights of "like its peers" in the app-wide factors;
+    ``peer_weight``: the most the above count in one app's per-strategy catch rate;
     ``forgetting`` < 1 discounts an app's older runs of a strategy at each new one.
     """
 
     prior_runs: float = 4.0
-    prior_p: float = 1.0
-    peer_weight_catch: float = 6.0
-    peer_weight_p: float = 1.5
+    prior_p: float = 20.0
+    app_runs: float = 3.0
+    app_p: float = 3.0
+    peer_weight: float = 6.0
     forgetting: float = 0.99
-    temperature: float = 1.0
-    sample_ratio: bool = True
-    app_ratio: bool = True
+    temperature: float = 0.25
     peer: dict[tuple[str, str], Stats] = field(default_factory=dict)
     app: dict[tuple[str, str, str], Stats] = field(default_factory=dict)
+    app_wide: dict[tuple[str, str], list[float]] = field(default_factory=dict)
 
-    def belief(self, ctx: Context, strategy: str) -> Belief:
-        """Posterior of ``strategy`` for this app: domain prior -> peers -> the app."""
+    def _peer(self, ctx: Context, strategy: str) -> tuple[float, float, float]:
+        """(Beta alpha, Beta beta) of the peer catch rate, and the peer incident ratio."""
         d0 = detection_prior(strategy, ctx.app_type)
-        peer = self.peer.get((ctx.app_type, strategy), Stats())
-        peer_d = (self.prior_runs * d0 + peer.caught) / (
-            self.prior_runs + peer.caught + peer.missed)
-        peer_r = (self.prior_p + peer.caught + peer.missed) / (self.prior_p + peer.p_sum)
-        own = self.app.get((*ctx.app_key, strategy), Stats())
-        wc, wp = self.peer_weight_catch, self.peer_weight_p
-        return Belief(
-            caught=wc * peer_d + own.caught,
-            missed=wc * (1.0 - peer_d) + own.missed,
-            shape=wp * peer_r if self.app_ratio else self.prior_p + peer.caught + peer.missed,
-            rate=wp if self.app_ratio else self.prior_p + peer.p_sum,
-        ) if not self.app_ratio else Belief(
-            caught=wc * peer_d + own.caught,
-            missed=wc * (1.0 - peer_d) + own.missed,
-            shape=wp * peer_r + own.caught + own.missed,
-            rate=wp + own.p_sum,
+        st = self.peer.get((ctx.app_type, strategy), Stats())
+        ratio = (self.prior_p + st.caught + st.missed) / (self.prior_p + st.p_sum)
+        return self.prior_runs * d0 + st.caught, self.prior_runs * (1 - d0) + st.missed, ratio
+
+    def app_factors(self, ctx: Context) -> tuple[float, float]:
+        """(catch multiplier, incident multiplier) of this app against its peers."""
+        caught, exp_caught, incidents, exp_incidents = self.app_wide.get(
+            ctx.app_key, [0.0, 0.0, 0.0, 0.0]
+        )
+        return (
+            (self.app_runs + caught) / (self.app_runs + exp_caught),
+            (self.app_p + incidents) / (self.app_p + exp_incidents),
         )
 
-    def probs(self, ctx: Context, strategy: str, catch: float, ratio: float) -> np.ndarray:
+    def _centre(self, ctx: Context, peer_catch: float) -> float:
+        return min(max(peer_catch * self.app_factors(ctx)[0], 0.02), 0.98)
+
+    def belief(self, ctx: Context, strategy: str) -> Belief:
+        """Posterior mean parameters of ``strategy`` for this app."""
+        a, b, peer_ratio = self._peer(ctx, strategy)
+        centre = self._centre(ctx, a / (a + b))
+        own = self.app.get((*ctx.app_key, strategy), Stats())
+        ratio = peer_ratio * self.app_factors(ctx)[1]
+        return Belief(
+            caught=self.peer_weight * centre + own.caught,
+            missed=self.peer_weight * (1 - centre) + own.missed,
+            ratio=ratio,
+        )
+
+    def probs(self, ctx: Context, catch: float, ratio: float) -> np.ndarray:
         """(succeeded, rolled_back, failed) probabilities for a catch rate and ratio."""
         incident = min(0.99, ratio * min(max(ctx.p_failure, 0.005), 1.0))
         return np.array([1.0 - incident, incident * catch, incident * (1.0 - catch)])
 
     def mean(self, ctx: Context, strategy: str) -> np.ndarray:
         b = self.belief(ctx, strategy)
-        return self.probs(ctx, strategy, b.catch_rate, b.ratio)
+        return self.probs(ctx, b.catch_rate, b.ratio)
 
     def sample(self, ctx: Context, strategy: str, rng: np.random.Generator) -> np.ndarray:
         """One Thompson draw of (succeeded, rolled_back, failed) probabilities.
 
-        The peer catch rate is drawn first and becomes the centre of the app's
-        prior, so a strategy that peers have barely tried stays uncertain for
-        every app instead of being judged on its first unlucky runs.
+        The peer catch rate is drawn first and (scaled by the app factor) becomes
+        the centre of the app's own prior, so a strategy that peers have barely
+        tried stays uncertain for every app.
         """
         k = 1.0 / max(self.temperature, 1e-6) ** 2
-        d0 = detection_prior(strategy, ctx.app_type)
-        peer = self.peer.get((ctx.app_type, strategy), Stats())
-        peer_d = float(rng.beta(k * (self.prior_runs * d0 + peer.caught),
-                                k * (self.prior_runs * (1.0 - d0) + peer.missed)))
+        a, b, peer_ratio = self._peer(ctx, strategy)
+        centre = self._centre(ctx, float(rng.beta(k * a, k * b)))
         own = self.app.get((*ctx.app_key, strategy), Stats())
-        wc = self.peer_weight_catch
-        catch = float(rng.beta(k * (wc * peer_d + own.caught),
-                               k * (wc * (1.0 - peer_d) + own.missed)))
-        b = self.belief(ctx, strategy)
-        ratio = float(rng.gamma(b.shape * k, 1.0 / (b.rate * k))) if self.sample_ratio \
-            else b.ratio
-        return self.probs(ctx, strategy, catch, ratio)
+        catch = float(
+            rng.beta(
+                k * (self.peer_weight * centre + own.caught),
+                k * (self.peer_weight * (1 - centre) + own.missed),
+            )
+        )
+        return self.probs(ctx, catch, peer_ratio * self.app_factors(ctx)[1])
 
     def counts(self, ctx: Context, strategy: str) -> tuple[Stats, Stats]:
         """(peer statistics, this app's statistics) for explanations."""
-        return (self.peer.get((ctx.app_type, strategy), Stats()),
-                self.app.get((*ctx.app_key, strategy), Stats()))
+        return (
+            self.peer.get((ctx.app_type, strategy), Stats()),
+            self.app.get((*ctx.app_key, strategy), Stats()),
+        )
 
     def update(self, ctx: Context, strategy: str, outcome: str) -> None:
         """Learn one labelled outcome (``aborted`` carries no label and is not passed here)."""
         if outcome not in OUTCOMES:
             raise ValueError(f"outcome: expected one of {OUTCOMES}, got {outcome!r}")
         p = min(max(ctx.p_failure, 0.005), 1.0)
+        a, b, peer_ratio = self._peer(ctx, strategy)
+        wide = self.app_wide.setdefault(ctx.app_key, [0.0, 0.0, 0.0, 0.0])
+        incident = outcome != "succeeded"
+        wide[0] += outcome == "rolled_back"
+        wide[1] += a / (a + b) if incident else 0.0
+        wide[2] += incident
+        wide[3] += p * peer_ratio
         self.peer.setdefault((ctx.app_type, strategy), Stats()).add(p, outcome)
         self.app.setdefault((*ctx.app_key, strategy), Stats()).add(p, outcome, self.forgetting)

@@ -15,13 +15,17 @@ Built-in constraints (thresholds in :class:`ConstraintConfig`):
   the first step can be approximated by replica count (default 5 replicas, so
   the smallest step is 20 % of traffic, which is what Argo Rollouts does without
   a traffic router);
-* stateful apps keep exactly one writer at any time: ``canary`` and ``shadow``
-  are excluded (both run old and new side by side on live or mirrored traffic,
-  so both write); ``rolling`` stays allowed but is forced to ``maxSurge 0`` (the
-  old pod stops before its replacement starts, like a StatefulSet update);
-  ``blue_green`` stays allowed with an operator-confirmed atomic cutover (green
-  takes no traffic, hence no writes, until the switch); ``recreate`` is one
-  writer by construction.
+* stateful apps keep one writer per data set (volume, shard, leader) at any
+  time: ``canary`` is excluded (it adds new-version pods next to the old ones,
+  extra writers on data no pod hands over) and so is ``shadow`` (mirrored
+  writes would be applied twice); ``rolling`` stays allowed but is forced to
+  ``maxSurge 0, maxUnavailable 1`` (each pod stops before its replacement
+  starts and takes over its volume, as a StatefulSet's ordered update does);
+  ``blue_green`` stays allowed with an operator-confirmed cutover (green takes
+  no traffic, hence no writes, until the switch, and auto-promotion is off);
+  ``recreate`` is one writer by construction. Old and new versions still share
+  the data store during a roll, so schema changes must be backward compatible
+  (expand/contract) - the explanation says so.
 
 Policy files add declarative rules, see :func:`parse_rules`.
 """
@@ -29,7 +33,7 @@ Policy files add declarative rules, see :func:`parse_rules`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from schemas import STRATEGIES, DeploymentRequested
@@ -153,6 +157,42 @@ def parse_rules(docs: Sequence[Mapping[str, Any]]) -> list[Rule]:
     return rules
 
 
+def parse_constraint_config(doc: Mapping[str, Any] | None) -> ConstraintConfig:
+    """Built-in thresholds from a policy file section; raise ``ValueError`` naming the field.
+
+    >>> cfg = parse_constraint_config({"compliance_tags": ["pci", "FedRAMP"]})
+    >>> sorted(cfg.compliance_tags), cfg.min_replicas_canary_without_splitting
+    (['fedramp', 'pci'], 5)
+    >>> parse_constraint_config({"min_spare_capacity_blue_green": "lots"})
+    Traceback (most recent call last):
+    ...
+    ValueError: strategy_constraints.min_spare_capacity_blue_green: expected a number
+    """
+    base = ConstraintConfig()
+    if not doc:
+        return base
+    at = "strategy_constraints"
+    values: dict[str, Any] = {}
+    for key, value in doc.items():
+        if key == "compliance_tags":
+            values[key] = frozenset(t.strip().lower() for t in _strings(value, f"{at}.{key}"))
+        elif key == "stateful_label":
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"{at}.{key}: expected a non-empty string")
+            values[key] = value
+        elif key in ("min_spare_capacity_blue_green", "min_risk_tolerance_recreate"):
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"{at}.{key}: expected a number")
+            values[key] = float(value)
+        elif key == "min_replicas_canary_without_splitting":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{at}.{key}: expected a positive integer")
+            values[key] = value
+        else:
+            raise ValueError(f"{at}.{key}: unknown field")
+    return replace(base, **values)
+
+
 def compliance_hits(tags: Iterable[str], regulated: frozenset[str]) -> list[str]:
     """The app's tags that denote a regulated scope (``pci-dss:l1`` counts as ``pci``).
 
@@ -188,26 +228,46 @@ def excluded_strategies(
 
     hits = compliance_hits(req.compliance, cfg.compliance_tags)
     if hits:
-        exclude("recreate", f"compliance-tagged ({', '.join(hits)}): recreate takes the service "
-                "down with no verified way back")
+        exclude(
+            "recreate",
+            f"compliance-tagged ({', '.join(hits)}): recreate takes the service "
+            "down with no verified way back",
+        )
     if req.risk_tolerance < cfg.min_risk_tolerance_recreate:
-        exclude("recreate", f"risk_tolerance {req.risk_tolerance:g} < "
-                f"{cfg.min_risk_tolerance_recreate:g}: recreate means downtime and no "
-                "gradual exposure")
+        exclude(
+            "recreate",
+            f"risk_tolerance {req.risk_tolerance:g} < "
+            f"{cfg.min_risk_tolerance_recreate:g}: recreate means downtime and no "
+            "gradual exposure",
+        )
     if is_stateful(req, cfg):
-        why = "stateful app must keep one writer"
-        exclude("canary", f"{why}: canary runs old and new on live traffic, both write")
-        exclude("shadow", f"{why}: shadow replays live traffic into the new version, which writes")
+        why = "stateful app must keep one writer per data set"
+        exclude(
+            "canary",
+            f"{why}: a canary adds new-version pods beside the old ones on "
+            "live traffic, extra writers on data no pod hands over",
+        )
+        exclude(
+            "shadow",
+            f"{why}: shadow replays live traffic into the new version, so "
+            "every mirrored write would be applied twice",
+        )
     if req.resources.spare_capacity < cfg.min_spare_capacity_blue_green:
-        exclude("blue_green", f"resources.spare_capacity {req.resources.spare_capacity:g} < "
-                f"{cfg.min_spare_capacity_blue_green:g}: no room for a full second copy")
+        exclude(
+            "blue_green",
+            f"resources.spare_capacity {req.resources.spare_capacity:g} < "
+            f"{cfg.min_spare_capacity_blue_green:g}: no room for a full second copy",
+        )
     if not req.capabilities.traffic_mirroring:
         exclude("shadow", "capabilities.traffic_mirroring is false: nothing can mirror traffic")
     min_rep = cfg.min_replicas_canary_without_splitting
     if not req.capabilities.traffic_splitting and req.resources.replicas < min_rep:
-        exclude("canary", f"no traffic_splitting and resources.replicas {req.resources.replicas} "
-                f"< {min_rep}: a first step by replica count would exceed "
-                f"{100 // max(min_rep, 1)}% of traffic")
+        exclude(
+            "canary",
+            f"no traffic_splitting and resources.replicas {req.resources.replicas} "
+            f"< {min_rep}: a first step by replica count would exceed "
+            f"{100 // max(min_rep, 1)}% of traffic",
+        )
     for rule in rules:
         if rule.matches(req):
             for strategy in rule.exclude:

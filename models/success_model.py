@@ -13,8 +13,6 @@ import math
 
 from river import linear_model, optim, preprocessing
 
-from models.history_features import logit
-
 
 def sigmoid(z: float) -> float:
     """Numerically safe logistic function.
@@ -80,7 +78,7 @@ class PlattCalibrator:
     recalibration on arrived labels keeps the probability honest (Brier, log loss).
 
     >>> c = PlattCalibrator()
-    >>> round(c.calibrate(logit(0.3)), 3)
+    >>> round(c.calibrate(math.log(0.3 / 0.7)), 3)
     0.3
     """
 

@@ -40,9 +40,32 @@ def _bad(value: float, limit: float, direction: str) -> bool:
     return value > limit if direction == "up" else value < limit
 
 
+JUDGE_MIN_POINTS = 6
+DEFAULT_TOLERANCE = 0.2
+
+
+def _relative(kpi: KpiPolicy, v: float, base: float) -> list[tuple[bool, str, float | None, str]]:
+    """Thresholds relative to a baseline value (another track, or the learned level)."""
+    out: list[tuple[bool, str, float | None, str]] = []
+    above_floor = v > kpi.relative_floor if kpi.direction == "up" else base > kpi.relative_floor
+    if kpi.max_ratio is not None:
+        lim = base * kpi.max_ratio
+        out.append((v > lim and above_floor, "max_ratio", lim,
+                    f"{v:.4g} > {kpi.max_ratio:g} x baseline {base:.4g}"))
+    if kpi.min_ratio is not None:
+        lim = base * kpi.min_ratio
+        out.append((v < lim and above_floor, "min_ratio", lim,
+                    f"{v:.4g} < {kpi.min_ratio:g} x baseline {base:.4g}"))
+    if kpi.max_delta is not None:
+        lim = base + kpi.max_delta if kpi.direction == "up" else base - kpi.max_delta
+        out.append((_bad(v, lim, kpi.direction), "max_delta", lim,
+                    f"{v:.4g} beyond baseline {base:.4g} by more than {kpi.max_delta:g}"))
+    return out
+
+
 def assess(kpi: KpiPolicy, policy: AppPolicy, track: str, subj: KpiSample,
            ref: KpiSample | None, learned: LevelScorer | None,
-           pair: tuple[KpiSample, KpiSample] | None = None) -> KpiStatus:
+           pairs: list[tuple[KpiSample, KpiSample]] | None = None) -> KpiStatus:
     """Apply a KPI's rules to its subject window (absolute, relative, judge, learned)."""
     need = kpi.min_samples or policy.min_samples
     if subj.samples < need or subj.value is None or not math.isfinite(subj.value):
@@ -59,25 +82,22 @@ def assess(kpi: KpiPolicy, policy: AppPolicy, track: str, subj: KpiSample,
         checks.append((v > kpi.max, "max", kpi.max, f"{v:.4g} > max {kpi.max:.4g}"))
     if kpi.min is not None:
         checks.append((v < kpi.min, "min", kpi.min, f"{v:.4g} < min {kpi.min:.4g}"))
-    if base is not None:
-        above_floor = v > kpi.relative_floor if kpi.direction == "up" else base > kpi.relative_floor
-        if kpi.max_ratio is not None:
-            lim = base * kpi.max_ratio
-            checks.append((v > lim and above_floor, "max_ratio", lim,
-                           f"{v:.4g} > {kpi.max_ratio:g} x baseline {base:.4g}"))
-        if kpi.min_ratio is not None:
-            lim = base * kpi.min_ratio
-            checks.append((v < lim and above_floor, "min_ratio", lim,
-                           f"{v:.4g} < {kpi.min_ratio:g} x baseline {base:.4g}"))
-        if kpi.max_delta is not None:
-            lim = base + kpi.max_delta if kpi.direction == "up" else base - kpi.max_delta
-            checks.append((_bad(v, lim, kpi.direction), "max_delta", lim,
-                           f"{v:.4g} beyond baseline {base:.4g} by more than {kpi.max_delta:g}"))
-    if kpi.judge and pair is not None and track == "canary":
-        res = judge(pair[0], pair[1], direction=kpi.direction, alpha=1.0 - policy.judge_confidence,
-                    floor=kpi.relative_floor * 0.1)
-        checks.append((res.breach, f"judge:{res.test or 'none'}", None, res.detail))
-    if score is not None and policy.anomaly.enabled:
+    usable = [p for p in pairs or []
+              if min(len(p[0].points), len(p[1].points)) >= JUDGE_MIN_POINTS]
+    if kpi.judge and usable and track == "canary":
+        # canary vs baseline: the judge decides, the relative rule sets its effect size
+        ratio = kpi.max_ratio if kpi.direction == "up" else kpi.min_ratio
+        tol = abs(ratio - 1.0) if ratio is not None else DEFAULT_TOLERANCE
+        alpha = (1.0 - policy.judge_confidence) / len(usable)
+        results = [judge(a, b, direction=kpi.direction, tolerance=tol, alpha=alpha,
+                         floor=kpi.relative_floor * 0.1, min_points=JUDGE_MIN_POINTS)
+                   for a, b in usable]
+        res = min(results, key=lambda r: (not r.breach, r.p_value))
+        checks.append((res.breach, f"judge:{res.test or 'none'}",
+                       base * (1 + tol) if base is not None else None, res.detail))
+    elif base is not None:
+        checks += _relative(kpi, v, base)
+    if score is not None and policy.anomaly.enabled and not ref_ok:
         checks.append((score >= policy.anomaly.threshold, "learned", policy.anomaly.threshold,
                        f"anomaly score {score:.4f}"))
     if not checks:

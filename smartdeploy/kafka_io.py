@@ -8,10 +8,11 @@ raises if any failed, so callers can commit their input only after the effect.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer, TopicCollection
 from confluent_kafka.admin import AdminClient, NewTopic
 from pydantic import BaseModel
 
@@ -19,6 +20,8 @@ from schemas import topics as t
 from smartdeploy.settings import Settings
 
 KafkaConf = Mapping[str, Any]
+
+log = logging.getLogger(__name__)
 
 
 def client_config(source: Settings | KafkaConf | str) -> dict[str, Any]:
@@ -70,6 +73,18 @@ def ensure_topics(
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
     return created
+
+
+def topic_ids(source: Settings | KafkaConf | str, topics: list[str]) -> dict[str, str]:
+    """Kafka topic ids by name (a recreated topic gets a new id); {} where unsupported."""
+    admin = AdminClient(client_config(source))
+    try:
+        futures = admin.describe_topics(TopicCollection(topics), request_timeout=10)
+        out = {name: str(f.result(timeout=15).topic_id) for name, f in futures.items()}
+    except Exception:  # noqa: BLE001 - old brokers: callers then cannot detect recreation
+        log.warning("cannot describe topics %s", topics, exc_info=True)
+        return {}
+    return {name: tid for name, tid in out.items() if tid.strip("A=")}  # all-zero = none
 
 
 class PublishError(RuntimeError):

@@ -282,7 +282,8 @@ class Scenario:
 
     def _serving(self, r: Rollout, now_min: float) -> bool:
         dep = deployment_id(r)
-        return r.at_min <= now_min and dep not in self._done and dep not in self._rollback_at
+        rb = self._rollback_at.get(dep)
+        return r.at_min <= now_min and dep not in self._done and (rb is None or now_min < rb)
 
     def _lifecycle(self, r: Rollout, now_min: float, at: datetime) -> list[BaseModel]:
         dep = deployment_id(r)

@@ -52,6 +52,15 @@ class Settings(BaseSettings):
     remote_write_basic_user: str | None = None
     remote_write_basic_password: SecretStr | None = None
     remote_write_max_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    api_cache_entries: int = Field(
+        default=1000, ge=0, description="deployment details cached by the API (0 = off)"
+    )
+    api_cache_warm: int = Field(
+        default=200, ge=0, description="newest deployments loaded into the cache at startup"
+    )
+    api_stream_max_s: float = Field(
+        default=900.0, gt=0, description="SSE connections are closed (and reopened) after this"
+    )
 
     # --- remote-write label mapping -------------------------------------------
     label_app: str = "app"

@@ -25,7 +25,7 @@ from fastapi import APIRouter, FastAPI
 from api.app import create_app
 from api.auth import AuthConfig, Role
 from api.deps import ApiDeps
-from api.live import InMemoryLiveFeed, LiveFeed
+from api.live import CachedReader, InMemoryLiveFeed, LiveFeed
 from api.ports import HistoryReader, Publisher
 from schemas import topics as t
 from smartdeploy.settings import Settings
@@ -87,18 +87,47 @@ def build_api(
     live_feed: LiveFeed | None = None,
     readiness: Callable[[], dict[str, bool]] | None = None,
 ) -> FastAPI:
-    """The API app for these settings; ``live_feed`` defaults to a fresh in-memory feed."""
+    """The API app for these settings; ``live_feed`` defaults to a fresh in-memory feed.
+
+    Deployment details are served through a ``CachedReader`` kept fresh by the live
+    feed (``api_cache_entries``); the newest ``api_cache_warm`` deployments are loaded
+    in a background thread (``app.state.cache_warmer``) so the first views are fast.
+    """
+    live = live_feed if live_feed is not None else InMemoryLiveFeed()
+    cache: CachedReader | None = None
+    if settings.api_cache_entries > 0:
+        cache = CachedReader(reader, max_entries=settings.api_cache_entries)
+        add_listener = getattr(live, "add_listener", None)
+        if add_listener is not None:
+            add_listener(cache.invalidate)
+        else:  # no invalidation hook: keep every entry short-lived
+            cache.ttl_done_s = cache.ttl_active_s
     deps = ApiDeps(
-        reader=reader, publisher=publisher, auth=auth_config(settings),
-        live=live_feed if live_feed is not None else InMemoryLiveFeed(),
+        reader=cache if cache is not None else reader, publisher=publisher,
+        auth=auth_config(settings), live=live,
         policies=FilePolicyStore(policies_path(settings)),
-        extra_routers=list(extra_routers),
+        extra_routers=list(extra_routers), stream_max_s=settings.api_stream_max_s,
     )
     if readiness is not None:
         deps.readiness = readiness
     if not deps.auth.enabled:
         log.warning("API auth is DISABLED (no SMARTDEPLOY_API_TOKENS): local use only")
-    return create_app(deps)
+    app = create_app(deps)
+    app.state.cache = cache
+    app.state.cache_warmer = None
+    if cache is not None and settings.api_cache_warm > 0:
+        app.state.cache_warmer = threading.Thread(
+            target=_warm, args=(cache, settings.api_cache_warm), name="api-cache-warm",
+            daemon=True)
+        app.state.cache_warmer.start()
+    return app
+
+
+def _warm(cache: CachedReader, recent: int) -> None:
+    try:
+        log.info("API cache warmed with %d deployments", cache.warm(recent))
+    except Exception as exc:  # noqa: BLE001 - a cold cache is slower, not broken
+        log.warning("API cache warm-up failed: %s", type(exc).__name__)
 
 
 class KafkaLiveFeeder:

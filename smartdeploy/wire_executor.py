@@ -26,12 +26,16 @@ def executor_config(settings: Settings, bootstrap: str | None = None) -> Executo
     if settings.webhook_url:
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
         webhook = WebhookConfig(url=settings.webhook_url, secret=secret)
+    backend = settings.executor_backend
+    kube_configured = settings.kube_context or settings.kube_config or settings.kube_host
+    if "executor_backend" not in settings.model_fields_set and kube_configured:
+        backend = "kubernetes"  # DESIGN §4: dry-run unless a kube context is configured
     return ExecutorConfig(
         kafka=kafka,
         group_id=settings.executor_group_id,
         session_timeout_ms=settings.kafka_session_timeout_ms,
         state_dir=settings.executor_state_dir or settings.data_dir / "executor",
-        backend=settings.executor_backend,
+        backend=backend,
         retry=RetryPolicy(
             max_attempts=settings.executor_max_attempts,
             base_s=settings.executor_backoff_base_s,

@@ -21,8 +21,7 @@ from smartdeploy.settings import Settings
 PRODUCER_DEFAULTS: dict[str, Any] = {
     "linger.ms": 5,
     "compression.type": "lz4",
-    "batch.size": 4 * 1024 * 1024,
-    "message.max.bytes": 2 * 1024 * 1024,
+    "batch.size": 1_000_000,  # stays under a default Kafka broker's message.max.bytes
     "queue.buffering.max.messages": 100_000,
     "queue.buffering.max.kbytes": 256 * 1024,
     "delivery.timeout.ms": 20_000,

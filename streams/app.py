@@ -1,9 +1,10 @@
 """The Faust worker: thin agents around ``streams.processor.Processor``.
 
-One agent per input topic (deploy events, metric batches, overrides) hands each
-Kafka message to the processor and queues what it returns on the output topics,
-keyed by app. Bytes in, bytes out (``raw`` serialisers): our pydantic schemas are
-the only message models.
+One agent per input topic (deploy events, metric batches, overrides) parses each
+Kafka message into the intake (``streams.intake``), which releases them across
+topics in event-time order; the processor applies them to the pipeline, and the
+records it returns are queued on the output topics, keyed by app. Bytes in, bytes
+out (``raw`` serialisers): our pydantic schemas are the only message models.
 
 Offsets: the input topics run with Faust acks disabled, so Faust never commits
 them. The worker commits them itself, right after writing a checkpoint (model
@@ -24,16 +25,19 @@ import asyncio
 import contextlib
 import logging
 import signal
-import ssl
+import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import faust
-from confluent_kafka import Consumer, TopicPartition
 
-from smartdeploy.kafka_io import client_config, ensure_topics
+from smartdeploy.kafka_io import ensure_topics, topic_ids
 from smartdeploy.settings import Settings
 from streams.checkpoint import TP, CheckpointStore, valid_positions
+from streams.faust_app import faust_app
+from streams.intake import Intake
+from streams.persist import CheckpointWriter
 from streams.pipeline import Pipeline
 from streams.processor import INPUT_TOPICS, InputMessage, Processor
 from streams.topics import TopicNames
@@ -41,42 +45,13 @@ from streams.topics import TopicNames
 log = logging.getLogger(__name__)
 
 GROUP = "smartdeploy-streams"
+TICK_S = 0.1
 
 
-def faust_credentials(settings: Settings) -> Any:
-    """Faust's form of the Kafka security settings (None for PLAINTEXT)."""
-    proto = settings.kafka_security_protocol
-    ctx = ssl.create_default_context() if proto.endswith("SSL") else None
-    if proto.startswith("SASL"):
-        password = settings.kafka_sasl_password
-        return faust.SASLCredentials(
-            username=settings.kafka_sasl_username,
-            password=password.get_secret_value() if password else None,
-            mechanism=settings.kafka_sasl_mechanism or "PLAIN",
-            ssl_context=ctx,
-        )
-    return ctx
-
-
-def high_watermarks(settings: Settings, tps: list[TP]) -> dict[TP, int]:
-    """End offset of each partition (blocking; run in a thread)."""
-    if not tps:
-        return {}
-    consumer = Consumer({**client_config(settings), "group.id": "smartdeploy-watermarks"})
-    try:
-        known = consumer.list_topics(timeout=10).topics
-        out: dict[TP, int] = {}
-        for topic, partition in tps:
-            if topic not in known:
-                out[(topic, partition)] = 0
-                continue
-            _low, high = consumer.get_watermark_offsets(
-                TopicPartition(topic, partition), timeout=10
-            )
-            out[(topic, partition)] = int(high)
-        return out
-    finally:
-        consumer.close()
+def checkpoint_store(settings: Settings) -> CheckpointStore:
+    """Where the worker of these settings keeps its checkpoint (the API may read it)."""
+    group = TopicNames(settings.kafka_topic_prefix).group(GROUP)
+    return CheckpointStore(settings.data_dir / "checkpoints" / f"{group}.ckpt")
 
 
 class WorkerHandle:
@@ -91,20 +66,18 @@ class WorkerHandle:
         self.settings = settings
         self.names = TopicNames(settings.kafka_topic_prefix)
         self.group_id = self.names.group(GROUP)
-        self.store = store or CheckpointStore(
-            settings.data_dir / "checkpoints" / f"{self.group_id}.ckpt"
-        )
+        self.store = store or checkpoint_store(settings)
         self._factory = pipeline_factory
         self._processor: Processor | None = None
+        self._intake: Intake | None = None
         self._app: faust.App | None = None
         self._out: dict[str, Any] = {}
         self._pending: list[asyncio.Future[Any]] = []
-        self._lock = asyncio.Lock()
+        self._writer = CheckpointWriter(self.store, self._commit, self._failed)
+        self._ticker: asyncio.Task[None] | None = None
         self._accepting = False
         self.failure: BaseException | None = None
-        self.checkpoints_written = 0
 
-    # ------------------------------------------------------------------ state
     @property
     def pipeline(self) -> Pipeline:
         """The live pipeline (read it from the same event loop, between messages)."""
@@ -113,14 +86,19 @@ class WorkerHandle:
         return self._processor.pipeline
 
     @property
+    def checkpoints_written(self) -> int:
+        return self._writer.written
+
+    @property
     def stats(self) -> dict[str, Any]:
-        proc = self._processor
+        proc, intake = self._processor, self._intake
         return {
             "running": self._accepting,
             "inputs": proc.inputs if proc else 0,
+            "buffered": len(intake.merge) if intake else 0,
             "counts": dict(proc.counts) if proc else {},
-            "positions": {f"{k[0]}:{k[1]}": v for k, v in (proc.positions if proc else {}).items()},
-            "checkpoints_written": self.checkpoints_written,
+            "positions": {f"{t}:{p}": o for (t, p), o in (proc.positions if proc else {}).items()},
+            "checkpoints_written": self._writer.written,
             "failure": repr(self.failure) if self.failure else None,
         }
 
@@ -128,27 +106,46 @@ class WorkerHandle:
     async def start(self) -> None:
         """Create topics, restore the checkpoint, join the group and start consuming."""
         s = self.settings
+        (s.data_dir / "faust").mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(ensure_topics, s, self.names.all(), s.kafka_partitions)
+        ids = await asyncio.to_thread(topic_ids, s, [self.names.of(n) for n in INPUT_TOPICS])
         ckpt = await asyncio.to_thread(self.store.load)
         if ckpt is not None:
-            highs = await asyncio.to_thread(high_watermarks, s, list(ckpt.offsets))
-            ckpt = type(ckpt)(ckpt.blob, valid_positions(ckpt.offsets, highs), ckpt.inputs)
-            log.info("restored checkpoint: %d inputs, %d positions", ckpt.inputs, len(ckpt.offsets))
-        self._processor = Processor.resume(
-            ckpt, self._factory, self.names, s.model_checkpoint_every
-        )
+            ckpt = replace(ckpt, offsets=valid_positions(ckpt.offsets, ckpt.topic_ids, ids))
+            log.info("restored checkpoint: %d inputs, %s", ckpt.inputs, dict(ckpt.offsets))
+        try:
+            self._processor = Processor.resume(
+                ckpt, self._factory, self.names, s.model_checkpoint_every
+            )
+        except Exception as exc:  # e.g. model code changed incompatibly: fail loudly
+            raise RuntimeError(
+                f"cannot restore the model checkpoint {self.store.path}: {exc!r}; "
+                "move the file away to start with fresh models"
+            ) from exc
+        self._processor.topic_ids = ids
+        self._intake = Intake(self._processor)
         self._app = self._build_app()
+        # outputs are queued without awaiting (atomic with the state change); allow a
+        # burst (a metric batch can yield many windows) before the agent waits
+        self._app.producer.buffer.max_messages = 5000
         self._accepting = True
         await self._app.start()
+        self._ticker = asyncio.ensure_future(self._tick())
 
     async def stop(self, checkpoint: bool = True) -> None:
         """Stop consuming, write a final checkpoint (unless failed), leave the group."""
         self._accepting = False
-        if checkpoint and self.failure is None and self._processor is not None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        proc = self._processor
+        if checkpoint and self.failure is None and proc is not None and proc.since_checkpoint:
             try:
                 await self.checkpoint()
             except Exception:  # noqa: BLE001 - the last good checkpoint stays valid
                 log.exception("final checkpoint failed")
+        await self._writer.idle()
         if self._app is not None:
             await self._app.stop()
 
@@ -160,67 +157,24 @@ class WorkerHandle:
         if app is not None and app.crashed and self.failure is None:
             self.failure = app.crash_reason
 
+    # ------------------------------------------------------------ checkpoints
     async def checkpoint(self) -> None:
-        """Snapshot now; persist once every output it covers is acknowledged."""
+        """Snapshot now and wait until that checkpoint is persisted."""
+        await self._schedule_checkpoint()
+
+    def _schedule_checkpoint(self) -> asyncio.Future[None]:
+        """Snapshot synchronously (state, positions and the sends they caused)."""
         assert self._processor is not None
-        async with self._lock:
-            ckpt = self._processor.checkpoint()
-            pending, self._pending = self._pending, []
-            if pending:
-                await asyncio.gather(*pending)
-            await asyncio.to_thread(self.store.save, ckpt)
-            self.checkpoints_written += 1
-            await self._commit(ckpt.offsets)
+        pending, self._pending = self._pending, []
+        return self._writer.schedule(self._processor.checkpoint(), pending)
 
-    # ------------------------------------------------------------------ Faust
-    def _build_app(self) -> faust.App:
-        s = self.settings
-        session_s = s.kafka_session_timeout_ms / 1000
-        brokers = [f"kafka://{h.strip()}" for h in (s.kafka_bootstrap or "").split(",") if h]
-        app = faust.App(
-            self.group_id,
-            broker=brokers,
-            broker_credentials=faust_credentials(s),
-            datadir=str((s.data_dir / "faust").resolve()),
-            web_enabled=False,
-            topic_disable_leader=True,
-            topic_partitions=s.kafka_partitions,
-            topic_replication_factor=s.kafka_replication_factor,
-            broker_session_timeout=session_s,
-            broker_heartbeat_interval=max(session_s / 5, 0.3),
-            consumer_auto_offset_reset="earliest",
-            producer_acks=-1,
-            stream_wait_empty=False,
-        )
-        raw = {"key_serializer": "raw", "value_serializer": "raw"}
-        self._out = {name: app.topic(name, **raw) for name in self.names.all()}
-        for logical in INPUT_TOPICS:
-            source = app.topic(self.names.of(logical), acks=False, **raw)
-            app.agent(source, name=f"consume-{logical}")(self._agent)
-        return app
-
-    async def _agent(self, stream: Any) -> None:
-        async for event in stream.events():
-            if not self._accepting or self.failure is not None:
-                continue  # not covered by any checkpoint: re-delivered after restart
-            await self._on_message(event.message)
-
-    async def _on_message(self, m: Any) -> None:
-        assert self._processor is not None and self._app is not None
-        ts = int(m.timestamp * 1000) if m.timestamp else None
-        msg = InputMessage(m.topic, m.partition, m.offset, m.key, m.value, ts)
-        for p in self._processor.process(msg):
-            self._pending.append(self._out[p.topic].send_soon(key=p.key, value=p.value))
-        if self._processor.checkpoint_due():
-            try:
-                await self.checkpoint()
-            except Exception as exc:  # noqa: BLE001 - stop before the state runs ahead
-                log.exception("checkpoint failed; stopping the worker")
-                self.failure = exc
-                self._accepting = False
-                await self._app.crash(exc)
-                return
-        await self._app.producer.buffer.wait_until_ebb()
+    def _failed(self, exc: BaseException) -> None:
+        if self.failure is None:
+            log.error("checkpoint failed; stopping the worker", exc_info=exc)
+            self.failure = exc
+            self._accepting = False
+            if self._app is not None:
+                asyncio.ensure_future(self._app.crash(exc))
 
     async def _commit(self, offsets: Mapping[TP, int]) -> None:
         """Commit the checkpoint's positions to the group (a hint for the next start)."""
@@ -229,9 +183,92 @@ class WorkerHandle:
             return
         tps = {faust.types.TP(topic, part): off for (topic, part), off in offsets.items()}
         try:
-            await app.consumer._commit(tps)
+            # the transport-level commit: Faust's public commit() only commits acked
+            # messages, and acks are off for the inputs (see the module docstring)
+            await app.consumer._commit(tps)  # type: ignore[attr-defined]
         except Exception:  # noqa: BLE001 - the checkpoint file is authoritative
             log.warning("committing checkpoint offsets failed", exc_info=True)
+
+    # ------------------------------------------------------------------ Faust
+    def _build_app(self) -> faust.App:
+        app = faust_app(self.settings, self.group_id)
+        self._out = {
+            name: app.topic(name, key_serializer="raw", value_serializer="raw")
+            for name in self.names.all()
+        }
+        app.on_partitions_revoked.connect(self._on_revoked)
+        app.on_partitions_assigned.connect(self._on_assigned)
+        for logical in INPUT_TOPICS:
+            source = app.topic(
+                self.names.of(logical), acks=False, key_serializer="raw", value_serializer="raw"
+            )
+            app.agent(source, name=f"consume-{logical}")(self._agent)
+        return app
+
+    def _inputs(self, tps: Any) -> list[TP]:
+        names = {self.names.of(n) for n in INPUT_TOPICS}
+        return [(tp.topic, tp.partition) for tp in tps or () if tp.topic in names]
+
+    async def _on_assigned(self, _sender: Any, /, *args: Any, **_kw: Any) -> None:
+        if self._intake is not None:
+            self._intake.assign(self._inputs(args[0] if args else ()))
+
+    async def _on_revoked(self, _sender: Any, /, *args: Any, **_kw: Any) -> None:
+        """Checkpoint before a rebalance hands partitions over, so the next owner
+        starts where this worker's state ends, then forget what was not applied."""
+        revoked = self._inputs(args[0] if args else ())
+        proc = self._processor
+        if revoked and proc is not None and proc.since_checkpoint and self.failure is None:
+            await self.checkpoint()
+        if self._intake is not None:
+            self._intake.revoke(revoked)
+
+    async def _agent(self, stream: Any) -> None:
+        async for event in stream.events():
+            if not self._accepting or self._intake is None:
+                continue  # not covered by any checkpoint: re-delivered after restart
+            m = event.message
+            ts = int(m.timestamp * 1000) if m.timestamp else None
+            msg = InputMessage(m.topic, m.partition, m.offset, m.key, m.value, ts)
+            self._intake.receive(msg, time.monotonic())
+            await self._drain()
+
+    def _highwater(self, tp: TP) -> int | None:
+        try:
+            hw = self._app.consumer.highwater(faust.types.TP(*tp))  # type: ignore[union-attr]
+        except Exception:  # noqa: BLE001 - not (yet) assigned / fetched
+            return None
+        return None if hw is None else int(hw)
+
+    async def _drain(self) -> None:
+        """Apply what the intake releases, all without yielding (so partitions keep
+        their order and a checkpoint always sees whole inputs), then apply back-pressure."""
+        if not self._accepting or self._processor is None or self._intake is None:
+            return
+        for prepared in self._intake.ready(self._highwater, time.monotonic()):
+            for p in self._processor.apply(prepared):
+                self._pending.append(self._out[p.topic].send_soon(key=p.key, value=p.value))
+            if self._processor.checkpoint_due():
+                self._schedule_checkpoint()
+        if self._writer.busy():
+            await self._writer.idle()  # one checkpoint in flight at a time
+        if self._app is not None:
+            await self._app.producer.buffer.wait_until_ebb()
+
+    async def _tick(self) -> None:
+        """Release what waited long enough, and learn where silent partitions start."""
+        while True:
+            await asyncio.sleep(TICK_S)
+            if self._app is None or self._intake is None:
+                continue
+            for tp in self._intake.silent():
+                with contextlib.suppress(Exception):
+                    pos = await asyncio.wait_for(
+                        self._app.consumer.position(faust.types.TP(*tp)), 1.0
+                    )
+                    if pos is not None:
+                        self._intake.started(tp, int(pos))
+            await self._drain()
 
 
 def build_worker(settings: Settings, pipeline_factory: Callable[[], Pipeline]) -> WorkerHandle:

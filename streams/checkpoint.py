@@ -12,8 +12,9 @@ A file, not a compacted topic: a River model can exceed Kafka's default 1 MB
 message limit, and the file lives next to the worker (``data_dir/checkpoints``,
 a persistent volume in production).
 
-Format: a magic line, one JSON line of metadata (offsets, input count, sha256 and
-size of the blob), then the pickled pipeline.
+Format: a magic line, one JSON line of metadata (offsets, input count, the Kafka
+topic ids the offsets refer to, sha256 and size of the blob), then the pickled
+pipeline.
 """
 
 from __future__ import annotations
@@ -46,11 +47,12 @@ class Checkpoint:
     blob: bytes
     offsets: Mapping[TP, int] = field(default_factory=dict)
     inputs: int = 0
+    topic_ids: Mapping[str, str] = field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
         """Serialise (see the module docstring for the format).
 
-        >>> c = Checkpoint(b"state", {("t", 1): 5}, inputs=5)
+        >>> c = Checkpoint(b"state", {("t", 1): 5}, inputs=5, topic_ids={"t": "AbC"})
         >>> Checkpoint.from_bytes(c.to_bytes()) == c
         True
         """
@@ -60,6 +62,7 @@ class Checkpoint:
         meta = {
             "offsets": by_topic,
             "inputs": self.inputs,
+            "topic_ids": dict(sorted(self.topic_ids.items())),
             "size": len(self.blob),
             "sha256": hashlib.sha256(self.blob).hexdigest(),
         }
@@ -85,7 +88,10 @@ class Checkpoint:
             for topic, parts in meta["offsets"].items()
             for partition, offset in parts.items()
         }
-        return cls(blob=blob, offsets=offsets, inputs=int(meta.get("inputs", 0)))
+        return cls(
+            blob=blob, offsets=offsets, inputs=int(meta.get("inputs", 0)),
+            topic_ids=dict(meta.get("topic_ids") or {}),
+        )
 
 
 class CheckpointStore:
@@ -123,25 +129,28 @@ class CheckpointStore:
             os.close(dir_fd)
 
 
-def valid_positions(offsets: Mapping[TP, int], high_watermarks: Mapping[TP, int]) -> dict[TP, int]:
-    """Drop checkpoint offsets the broker can no longer have produced.
+def valid_positions(
+    offsets: Mapping[TP, int], saved_ids: Mapping[str, str], current_ids: Mapping[str, str]
+) -> dict[TP, int]:
+    """Drop the positions of topics recreated since the checkpoint (their Kafka topic id
+    changed).
 
-    A partition whose end offset is below the checkpoint's position was recreated
-    (the embedded broker is memory-only, so its topics restart at offset 0); keeping
-    the old position would silently skip the new messages as "already learned".
-    Partitions the broker does not report are kept (not assigned to us right now).
+    The embedded broker is memory-only: after its restart every topic is new and
+    starts at offset 0; keeping the old positions would skip the new messages as
+    "already learned". Unknown ids (old brokers) keep the positions. High watermarks
+    are no guide here: Tansu reports the last batch's base offset + 1 as log end.
 
-    >>> valid_positions({("t", 0): 10, ("t", 1): 3, ("u", 0): 4}, {("t", 0): 2, ("t", 1): 9})
-    {('t', 1): 3, ('u', 0): 4}
+    >>> valid_positions({("t", 0): 10, ("u", 0): 4}, {"t": "A", "u": "B"}, {"t": "C", "u": "B"})
+    {('u', 0): 4}
     """
     kept: dict[TP, int] = {}
     for tp, offset in offsets.items():
-        high = high_watermarks.get(tp)
-        if high is not None and high < offset:
+        old, new = saved_ids.get(tp[0]), current_ids.get(tp[0])
+        if old and new and old != new:
             log.warning(
-                "checkpoint position %s of %s:%d is beyond the log end %s; "
-                "the topic was recreated, reading it from the start",
-                offset, tp[0], tp[1], high,
+                "topic %s was recreated since the checkpoint (id %s -> %s): "
+                "its old position %s is void, reading it from the start",
+                tp[0], old, new, offset,
             )
             continue
         kept[tp] = offset

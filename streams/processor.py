@@ -59,6 +59,16 @@ class Produced:
     value: bytes
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A consumed message, parsed (or its dead letter), with its event time."""
+
+    msg: InputMessage
+    parsed: BaseModel | None
+    dead: Produced | None
+    event_ms: int
+
+
 class Processor:
     """Parse → ``Pipeline.handle`` → serialised outputs, with positions and dead letters."""
 
@@ -77,30 +87,54 @@ class Processor:
         self.checkpoint_every = checkpoint_every
         self.since_checkpoint = 0
         self.counts: Counter[str] = Counter()
+        #: Kafka topic ids the positions refer to (stored with each checkpoint)
+        self.topic_ids: dict[str, str] = {}
 
     def process(self, msg: InputMessage) -> list[Produced]:
         """Handle one message; ``[]`` also for one the state already covers."""
-        tp = (msg.topic, msg.partition)
-        if msg.offset < self.positions.get(tp, 0):
+        prepared = self.prepare(msg)
+        return self.apply(prepared) if prepared is not None else []
+
+    def covered(self, msg: InputMessage) -> bool:
+        """True when the restored state already contains this message's effect."""
+        return msg.offset < self.positions.get((msg.topic, msg.partition), 0)
+
+    def prepare(self, msg: InputMessage) -> Prepared | None:
+        """Parse (no state change); None for a message the state already covers."""
+        if self.covered(msg):
+            self.counts["skipped_covered"] += 1
+            return None
+        logical = self.names.logical(msg.topic)
+        parser = PARSERS.get(logical)
+        try:
+            if parser is None:
+                raise ValueError(f"topic: {msg.topic!r} is not an input topic")
+            parsed = parser(msg.value or b"")
+        except Exception as exc:  # noqa: BLE001 - any parse failure is a poison message
+            return Prepared(msg, None, self._dead(msg, "parse", exc), msg.timestamp_ms or 0)
+        when = getattr(parsed, "occurred_at", None)
+        event_ms = int(when.timestamp() * 1000) if when is not None else msg.timestamp_ms or 0
+        return Prepared(msg, parsed, None, event_ms)
+
+    def apply(self, prepared: Prepared) -> list[Produced]:
+        """Run the pipeline on a prepared message and advance its partition's position."""
+        msg = prepared.msg
+        if self.covered(msg):
             self.counts["skipped_covered"] += 1
             return []
-        out = self._outputs(msg)
-        self.positions[tp] = msg.offset + 1
+        if prepared.parsed is None:
+            assert prepared.dead is not None
+            self.counts["dead_letters_parse"] += 1
+            out = [prepared.dead]
+        else:
+            out = self._handle(msg, prepared.parsed)
+        self.positions[(msg.topic, msg.partition)] = msg.offset + 1
         self.inputs += 1
         self.since_checkpoint += 1
         self.counts["inputs"] += 1
         return out
 
-    def _outputs(self, msg: InputMessage) -> list[Produced]:
-        logical = self.names.logical(msg.topic)
-        parser = PARSERS.get(logical)
-        raw = msg.value or b""
-        try:
-            if parser is None:
-                raise ValueError(f"topic: {msg.topic!r} is not an input topic")
-            parsed = parser(raw)
-        except Exception as exc:  # noqa: BLE001 - any parse failure is a poison message
-            return [self._dead(msg, "parse", exc)]
+    def _handle(self, msg: InputMessage, parsed: BaseModel) -> list[Produced]:
         try:
             outputs = self.pipeline.handle(parsed)
             return [
@@ -111,10 +145,10 @@ class Processor:
             ]
         except Exception as exc:  # noqa: BLE001 - a processor bug must not stop the stream
             log.exception("processing %s[%d]@%d failed", msg.topic, msg.partition, msg.offset)
+            self.counts["dead_letters_process"] += 1
             return [self._dead(msg, "process", exc)]
 
     def _dead(self, msg: InputMessage, stage: str, exc: BaseException) -> Produced:
-        self.counts[f"dead_letters_{stage}"] += 1
         letter = dead_letter(
             topic=msg.topic, partition=msg.partition, offset=msg.offset, key=msg.key,
             value=msg.value, timestamp_ms=msg.timestamp_ms,
@@ -128,7 +162,9 @@ class Processor:
     def checkpoint(self) -> Checkpoint:
         """Snapshot the state and the positions it covers (resets the due counter)."""
         self.since_checkpoint = 0
-        return Checkpoint(self.pipeline.snapshot(), dict(self.positions), self.inputs)
+        return Checkpoint(
+            self.pipeline.snapshot(), dict(self.positions), self.inputs, dict(self.topic_ids)
+        )
 
     @classmethod
     def resume(

@@ -25,7 +25,7 @@ class IngestConfig:
     labels: LabelMap = field(default_factory=LabelMap)
     topic: str = METRICS
     max_bytes: int = 32 * 1024 * 1024
-    max_batch_bytes: int = 900_000
+    max_batch_bytes: int = 512 * 1024  # an app's JSON is split past this (Kafka message size)
     bearer_token: str | None = None
     basic_user: str | None = None
     basic_password: str | None = None
@@ -33,6 +33,7 @@ class IngestConfig:
     ack_timeout_s: float = 30.0
     retry_after_s: int = 1
     native: bool = True
+    offload_min_bytes: int = 16 * 1024  # smaller bodies decode inline (thread hop costs more)
 
     @property
     def auth_required(self) -> bool:

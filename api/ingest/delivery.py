@@ -18,7 +18,7 @@ class Producer(Protocol):
     """The part of ``confluent_kafka.Producer`` the ingest uses (fakes implement it in tests)."""
 
     def produce(
-        self, topic: str, value: bytes, key: bytes, on_delivery: Callable[[Any, Any], None]
+        self, topic: str, *, value: bytes, key: bytes, on_delivery: Callable[[Any, Any], None]
     ) -> None: ...
 
     def poll(self, timeout: float) -> int: ...

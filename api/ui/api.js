@@ -55,6 +55,7 @@ export function openStream({ onRecord, onState, params = {} }) {
   let stopped = false;
   let controller = null;
   let backoff = 1000;
+  const cursor = { lastId: null }; // resume after a reconnect without losing buffered records
 
   async function run() {
     while (!stopped) {
@@ -63,7 +64,8 @@ export function openStream({ onRecord, onState, params = {} }) {
       try {
         const url = new URL("/v1/stream", window.location.origin);
         for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
-        const res = await fetch(url, { headers: authHeaders(), signal: controller.signal });
+        const extra = cursor.lastId ? { "Last-Event-ID": cursor.lastId } : {};
+        const res = await fetch(url, { headers: authHeaders(extra), signal: controller.signal });
         if (res.status === 401 || res.status === 403) {
           onState("unauthorized");
           await sleep(5000);
@@ -72,7 +74,7 @@ export function openStream({ onRecord, onState, params = {} }) {
         if (!res.ok || !res.body) throw new Error(`stream ${res.status}`);
         onState("live");
         backoff = 1000;
-        await readFrames(res.body, onRecord);
+        await readFrames(res.body, onRecord, cursor);
       } catch (err) {
         if (stopped) return;
       }
@@ -86,7 +88,7 @@ export function openStream({ onRecord, onState, params = {} }) {
   return () => { stopped = true; if (controller) controller.abort(); };
 }
 
-async function readFrames(body, onRecord) {
+async function readFrames(body, onRecord, cursor) {
   const reader = body.getReader();
   const decoder = new TextDecoder();
   let buffer = "";
@@ -98,7 +100,10 @@ async function readFrames(body, onRecord) {
     while ((cut = buffer.indexOf("\n\n")) >= 0) {
       const frame = buffer.slice(0, cut);
       buffer = buffer.slice(cut + 2);
-      const data = frame.split("\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6));
+      const lines = frame.split("\n");
+      const id = lines.find((l) => l.startsWith("id: "));
+      if (id) cursor.lastId = id.slice(4);
+      const data = lines.filter((l) => l.startsWith("data: ")).map((l) => l.slice(6));
       if (data.length) {
         try { onRecord(JSON.parse(data.join("\n"))); } catch (e) { console.warn("bad frame", e); }
       }

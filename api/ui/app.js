@@ -248,6 +248,7 @@ $("#override-form").addEventListener("submit", async (ev) => {
     dialog.close();
     toast(`${LABELS[overrideKind][0]}: recorded`);
     debounce("detail", () => loadDetail(id), 300);
+    setTimeout(() => { if (state.route.id === id) loadDetail(id); }, 2500);
   } catch (e) {
     err.textContent = e.message;
     err.hidden = false;
@@ -292,6 +293,13 @@ $("#token-form").addEventListener("submit", (ev) => {
   connectStream();
   route();
 });
+
+// Safety net for records the store had not written yet when the stream announced them.
+setInterval(() => {
+  if (document.hidden) return;
+  const r = state.route;
+  if (r.name === "detail" && state.detail && ["requested", "started"].includes(state.detail.status)) loadDetail(r.id);
+}, 5000);
 
 $("#token-input").placeholder = getToken() ? "token saved" : "API token";
 window.addEventListener("hashchange", route);

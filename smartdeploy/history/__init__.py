@@ -4,10 +4,14 @@
 and ``HistoryWriter`` (Kafka topics -> store, at-least-once with backpressure).
 """
 
-from smartdeploy.history.store import HistoryStore, HistoryUnavailable
-from smartdeploy.history.writer import HistoryWriter, build_history_writer, history_topics
+from smartdeploy.history.config import build_history_writer, history_topics
+from smartdeploy.history.errors import HistoryError, HistoryRejected, HistoryUnavailable
+from smartdeploy.history.store import HistoryStore
+from smartdeploy.history.writer import HistoryWriter
 
 __all__ = [
+    "HistoryError",
+    "HistoryRejected",
     "HistoryStore",
     "HistoryUnavailable",
     "HistoryWriter",

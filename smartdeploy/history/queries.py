@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
+
+from api.ports import Page
 
 #: Deployments, newest request first, from the ``deployment_summary`` view.
 LIST_DEPLOYMENTS = """
@@ -20,6 +23,22 @@ WHERE {where}
 ORDER BY sort_at DESC, deployment_id DESC
 LIMIT {{limit:UInt32}}
 """
+
+#: Time span of the history and its size (for the listing's window).
+DEPLOYMENT_TIME_SPAN = """
+SELECT count() AS n, min(first_seen) AS lo,
+       max(greatest(first_seen, ifNull(requested_at, first_seen))) AS hi
+FROM deployments
+"""
+
+#: Deployments whose sort time may be >= w_lo: one with ``sort_at >= w_lo`` has a
+#: ``deployments`` row with ``requested_at >= w_lo`` (its request) or, without a
+#: request, only rows with ``first_seen >= w_lo``. The second clause cuts the rest.
+IN_WINDOW = (
+    "deployment_id IN (SELECT deployment_id FROM deployments WHERE "
+    "requested_at >= {w_lo:DateTime64(3, 'UTC')} OR first_seen >= {w_lo:DateTime64(3, 'UTC')})"
+    " AND sort_at >= {w_lo:DateTime64(3, 'UTC')}"
+)
 
 #: Timeline sources: (table, kind rank at equal event time, deployment filter).
 TIMELINE_SOURCES: tuple[tuple[str, str], ...] = (
@@ -102,3 +121,50 @@ def as_utc(value: datetime) -> datetime:
 def iso(value: Any) -> Any:
     """ISO-8601 (UTC, ``Z``-free offset form) for datetimes; other values unchanged."""
     return as_utc(value).isoformat() if isinstance(value, datetime) else value
+
+
+_SUMMARY_FIELDS = (
+    "deployment_id",
+    "app",
+    "environment",
+    "version",
+    "previous_version",
+    "requested_at",
+    "started_at",
+    "finished_at",
+    "strategy",
+    "recommended_strategy",
+    "p_failure",
+    "status",
+    "outcome",
+    "finish_reason",
+    "rollback_count",
+    "last_verdict",
+    "last_override",
+)
+
+
+def summary(row: dict[str, Any]) -> dict[str, Any]:
+    """A ``deployment_summary`` row as the API's JSON-able item."""
+    out = {k: iso(row[k]) for k in _SUMMARY_FIELDS}
+    out["rollback_count"] = int(row["rollback_count"])
+    out["held"] = row["last_override"] == "hold"
+    for key in (
+        "previous_version",
+        "recommended_strategy",
+        "finish_reason",
+        "last_verdict",
+        "last_override",
+        "strategy",
+        "version",
+    ):
+        out[key] = out[key] or None
+    return out
+
+
+def page(rows: Sequence[dict[str, Any]], limit: int, item: Any, key: Any) -> Page:
+    """``limit`` items (the query fetched one more to know if a next page exists)."""
+    more = len(rows) > limit
+    rows = rows[:limit]
+    nxt = encode_cursor(*key(rows[-1])) if more and rows else None
+    return Page(items=[item(r) for r in rows], next=nxt)

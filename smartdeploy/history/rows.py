@@ -7,6 +7,7 @@ published, and new optional schema fields need no migration to be kept.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -38,17 +39,18 @@ def _base(r: Any) -> Row:
 
 
 def _deploy_event(r: Any) -> Row:
+    f = r.__dict__  # the four lifecycle models have different fields; no getattr misses
     return {
         **_base(r),
         "type": r.type,
         "deployment_id": r.deployment_id,
         "app": r.app,
-        "environment": getattr(r, "environment", ""),
-        "version": getattr(r, "version", "") or "",
-        "previous_version": getattr(r, "previous_version", None) or "",
-        "strategy": getattr(r, "strategy", ""),
-        "outcome": getattr(r, "outcome", ""),
-        "reason": getattr(r, "reason", "") or getattr(r, "message", ""),
+        "environment": f.get("environment") or "",
+        "version": f.get("version") or "",
+        "previous_version": f.get("previous_version") or "",
+        "strategy": f.get("strategy") or "",
+        "outcome": f.get("outcome") or "",
+        "reason": f.get("reason") or f.get("message") or "",
     }
 
 
@@ -255,3 +257,13 @@ def group_rows(records: Iterable[BaseModel]) -> dict[str, list[Row]]:
         seen.add((table, row["id"]))
         tables.setdefault(table, []).append(row)
     return tables
+
+
+def dedup_token(table: str, rows: list[dict[str, Any]]) -> str:
+    """Insert deduplication token of one table batch: a retried identical batch is dropped."""
+    h = hashlib.sha256(table.encode())
+    for row in rows:
+        h.update(b"\0" + str(row.get("id") or row.get("batch_id")).encode())
+    if table == "metric_samples":
+        h.update(str(len(rows)).encode())
+    return h.hexdigest()

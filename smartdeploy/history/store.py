@@ -13,28 +13,26 @@ retries with backoff.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 import clickhouse_connect
+from clickhouse_connect.driver.exceptions import DataError
 from pydantic import BaseModel
 
 from api.ports import Page
 from smartdeploy.history import queries as q
+from smartdeploy.history.errors import HistoryRejected, HistoryUnavailable
 from smartdeploy.history.migrations import apply_retention, migrate
-from smartdeploy.history.rows import group_rows
+from smartdeploy.history.rows import dedup_token, group_rows
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TTL_DAYS = {"kpi_windows": 90, "metric_samples": 7}
-
-
-class HistoryUnavailable(RuntimeError):
-    """ClickHouse could not be reached or refused the operation."""
 
 
 class HistoryStore:
@@ -75,7 +73,7 @@ class HistoryStore:
             else:
                 client = clickhouse_connect.get_client(
                     dsn=self.dsn,
-                    connect_timeout=self._connect_timeout_s,
+                    connect_timeout=max(1, round(self._connect_timeout_s)),
                     send_receive_timeout=60,
                     autogenerate_session_id=False,
                 )
@@ -98,6 +96,8 @@ class HistoryStore:
             client = self._connect()
             try:
                 return getattr(client, fn)(*args, **kwargs)
+            except DataError as exc:  # client-side: a value does not fit its column
+                raise HistoryRejected(f"clickhouse: {fn} rejected the data: {exc}") from exc
             except Exception as exc:
                 if not self.dsn.startswith("chdb://"):
                     self._drop_client()
@@ -116,6 +116,13 @@ class HistoryStore:
         with self._lock:
             self._connect()
         return self
+
+    def ping(self) -> bool:
+        """True when ClickHouse answers (for readiness endpoints); never raises."""
+        try:
+            return bool(self._call("command", "SELECT 1"))
+        except HistoryUnavailable:
+            return False
 
     def close(self) -> None:
         with self._lock:
@@ -145,7 +152,7 @@ class HistoryStore:
                 table,
                 data,
                 column_names=columns,
-                settings={"insert_deduplication_token": _token(table, rows)},
+                settings={"insert_deduplication_token": dedup_token(table, rows)},
             )
             sent += len(rows)
         self.inserted_rows += sent
@@ -189,17 +196,41 @@ class HistoryStore:
                 "(sort_at < {c_at:DateTime64(3, 'UTC')} OR "
                 "(sort_at = {c_at:DateTime64(3, 'UTC')} AND deployment_id < {c_id:String}))"
             )
-        rows = self.query(q.LIST_DEPLOYMENTS.format(where=" AND ".join(where)), params)
-        return _page(
-            rows, params["limit"] - 1, _summary, lambda r: (r["sort_at"], r["deployment_id"])
+        rows = self._newest_deployments(where, params)
+        return q.page(
+            rows, params["limit"] - 1, q.summary, lambda r: (r["sort_at"], r["deployment_id"])
         )
+
+    def _newest_deployments(self, where: list[str], params: dict[str, Any]) -> list[dict[str, Any]]:
+        """The first ``limit`` rows of the listing, reading only a recent time window.
+
+        Aggregating every deployment for each page would grow with the history, so
+        the query first looks at deployments with activity in the last day before
+        the page's start, widening the window (at least eightfold, more when few rows
+        matched) until the page is full or the window covers everything. Exact: every
+        deployment whose sort time is in the window has a ``deployments`` row in it
+        (see ``queries.IN_WINDOW``).
+        """
+        span = self.query(q.DEPLOYMENT_TIME_SPAN)[0]
+        if not span["n"]:
+            return []
+        top = min(q.as_utc(span["hi"]), params.get("c_at") or q.as_utc(span["hi"]))
+        window = timedelta(days=1)
+        while top - window > q.as_utc(span["lo"]):
+            sql = q.LIST_DEPLOYMENTS.format(where=" AND ".join([*where, q.IN_WINDOW]))
+            rows = self.query(sql, {**params, "w_lo": top - window})
+            if len(rows) >= params["limit"]:
+                return rows
+            # widen by the density seen so far (selective filters jump further)
+            window *= max(8, 2 * params["limit"] // max(len(rows), 1))
+        return self.query(q.LIST_DEPLOYMENTS.format(where=" AND ".join(where)), params)
 
     def get_deployment(self, deployment_id: str) -> dict[str, Any] | None:
         sql = q.LIST_DEPLOYMENTS.format(where="deployment_id = {d:String}")
         rows = self.query(sql, {"d": deployment_id, "limit": 1})
         if not rows:
             return None
-        summary = _summary(rows[0])
+        summary = q.summary(rows[0])
         timeline = self.query(q.timeline_sql(), {"d": deployment_id})
         summary["timeline"] = [json.loads(r["payload"]) for r in timeline]
         return summary
@@ -227,7 +258,7 @@ class HistoryStore:
                 "(occurred_at = {c_at:DateTime64(3, 'UTC')} AND id < {c_id:String}))"
             )
         rows = self.query(q.LIST_AUDIT.format(where=" AND ".join(where)), params)
-        return _page(
+        return q.page(
             rows,
             params["limit"] - 1,
             lambda r: json.loads(r["payload"]),
@@ -237,57 +268,3 @@ class HistoryStore:
     def latest_model_metrics(self, model: str = "success") -> dict[str, Any] | None:
         rows = self.query(q.LATEST_MODEL_METRICS, {"m": model})
         return json.loads(rows[0]["payload"]) if rows else None
-
-
-_SUMMARY_FIELDS = (
-    "deployment_id",
-    "app",
-    "environment",
-    "version",
-    "previous_version",
-    "requested_at",
-    "started_at",
-    "finished_at",
-    "strategy",
-    "recommended_strategy",
-    "p_failure",
-    "status",
-    "outcome",
-    "finish_reason",
-    "rollback_count",
-    "last_verdict",
-    "last_override",
-)
-
-
-def _summary(row: dict[str, Any]) -> dict[str, Any]:
-    out = {k: q.iso(row[k]) for k in _SUMMARY_FIELDS}
-    out["rollback_count"] = int(row["rollback_count"])
-    out["held"] = row["last_override"] == "hold"
-    for key in (
-        "previous_version",
-        "recommended_strategy",
-        "finish_reason",
-        "last_verdict",
-        "last_override",
-        "strategy",
-        "version",
-    ):
-        out[key] = out[key] or None
-    return out
-
-
-def _page(rows: Sequence[dict[str, Any]], limit: int, item: Any, key: Any) -> Page:
-    more = len(rows) > limit
-    rows = rows[:limit]
-    nxt = q.encode_cursor(*key(rows[-1])) if more and rows else None
-    return Page(items=[item(r) for r in rows], next=nxt)
-
-
-def _token(table: str, rows: list[dict[str, Any]]) -> str:
-    h = hashlib.sha256(table.encode())
-    for row in rows:
-        h.update(b"\0" + str(row.get("id") or row.get("batch_id")).encode())
-    if table == "metric_samples":
-        h.update(str(len(rows)).encode())
-    return h.hexdigest()

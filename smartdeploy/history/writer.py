@@ -25,7 +25,8 @@ from typing import Any, Protocol
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 from pydantic import BaseModel
 
-from schemas import parse_any, topics
+from schemas import parse_any
+from smartdeploy.history.errors import HistoryRejected
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,9 @@ class HistoryWriter:
         self._retry_at = 0.0
         self._paused = False
         self._consumer: Any = None
+        #: True once ``run`` ended with an exception (readiness checks read it).
+        self.failed = False
+        self._logged_at = time.monotonic()
 
     # -- main loop -----------------------------------------------------------------
     def run(self, stop: Event) -> None:
@@ -106,9 +110,18 @@ class HistoryWriter:
             while not stop.is_set():
                 self._step(consumer)
             self._final_flush()
+        except BaseException:
+            self.failed = True
+            log.exception("history writer stopped on an error")
+            raise
         finally:
             consumer.close()
             self._consumer = None
+
+    @property
+    def outage(self) -> bool:
+        """True while inserts are failing (the backlog waits in Kafka)."""
+        return self._backoff > 0.0
 
     def _step(self, consumer: Any) -> None:
         room = self.max_buffer - len(self._buffer)
@@ -125,6 +138,18 @@ class HistoryWriter:
         if self._due():
             self._flush()
         self._heartbeat()
+        if time.monotonic() - self._logged_at >= 60.0:
+            self._logged_at = time.monotonic()
+            st = self.stats
+            log.info(
+                "history writer: consumed=%d inserted=%d skipped=%d failures=%d buffered=%d%s",
+                st.consumed,
+                st.inserted,
+                st.skipped,
+                st.insert_failures,
+                len(self._buffer),
+                " (paused)" if self._paused else "",
+            )
 
     def _accept(self, msg: Message) -> None:
         err = msg.error()
@@ -144,10 +169,7 @@ class HistoryWriter:
                 raise ValueError("empty message (tombstone)")
             record = parse_any(json.loads(raw))
         except Exception as exc:  # noqa: BLE001 - any undecodable message is skipped
-            reason = f"{topic}[{partition}]@{offset}: {exc}".splitlines()[0][:300]
-            log.warning("history writer: skipping undecodable message %s", reason)
-            self.stats.skipped += 1
-            self.stats.skipped_reasons = [*self.stats.skipped_reasons[-99:], reason]
+            self._skip(f"{topic}[{partition}]@{offset} undecodable: {exc}")
             return
         self._buffer.append((topic, partition, record))
         self.stats.max_buffered = max(self.stats.max_buffered, len(self._buffer))
@@ -167,7 +189,7 @@ class HistoryWriter:
         records = [r for _, _, r in self._buffer]
         try:
             if records:
-                self.store.insert(records)
+                self._insert_isolating(records)
         except Exception as exc:  # noqa: BLE001 - the store's failure modes are open-ended
             self.stats.insert_failures += 1
             self.stats.last_error = str(exc).splitlines()[0][:300] if str(exc) else repr(exc)
@@ -187,6 +209,25 @@ class HistoryWriter:
         self._retry_at = 0.0
         self._commit()
         return True
+
+    def _insert_isolating(self, records: list[BaseModel]) -> None:
+        """Insert; if the store rejects the data, bisect to skip only the bad records."""
+        try:
+            self.store.insert(records)
+        except HistoryRejected as exc:
+            if len(records) == 1:
+                r = records[0]
+                self._skip(f"{getattr(r, 'type', '?')} {getattr(r, 'id', '?')}: {exc}")
+                return
+            mid = len(records) // 2
+            self._insert_isolating(records[:mid])
+            self._insert_isolating(records[mid:])
+
+    def _skip(self, reason: str) -> None:
+        reason = reason.splitlines()[0][:300]
+        log.warning("history writer: skipping message %s", reason)
+        self.stats.skipped += 1
+        self.stats.skipped_reasons = [*self.stats.skipped_reasons[-99:], reason]
 
     def _commit(self) -> None:
         if not self._offsets or self._consumer is None:
@@ -244,28 +285,3 @@ class HistoryWriter:
         if self.heartbeat_file is not None:
             self.heartbeat_file.parent.mkdir(parents=True, exist_ok=True)
             self.heartbeat_file.touch()
-
-
-def history_topics(include_metrics: bool = False) -> list[str]:
-    """Every topic the history stores: all but the DLQ, and raw metrics only on request."""
-    skip = {topics.DLQ} | (set() if include_metrics else {topics.METRICS})
-    return [t for t in topics.ALL_TOPICS if t not in skip]
-
-
-def build_history_writer(settings: Any, store: RecordSink) -> HistoryWriter:
-    """The writer as configured by ``Settings`` (``SMARTDEPLOY_HISTORY_*``)."""
-    conf: dict[str, Any] = {
-        **settings.kafka_config(),
-        "group.id": settings.history_group_id,
-        "session.timeout.ms": settings.kafka_session_timeout_ms,
-    }
-    return HistoryWriter(
-        store,
-        conf,
-        history_topics(settings.history_store_metrics),
-        batch_size=settings.history_batch_size,
-        flush_interval_s=settings.history_flush_interval_s,
-        max_buffer=settings.history_buffer_max,
-        backoff_max_s=settings.history_retry_max_s,
-        heartbeat_file=settings.history_heartbeat_file,
-    )

@@ -49,16 +49,25 @@ def publisher(history: FakeHistory) -> FakePublisher:
 @pytest.fixture
 def policies() -> MemoryPolicyStore:
     return MemoryPolicyStore(
-        "apps:\n  checkout:\n    kpis:\n      - {name: error_rate, max: 0.02}\n")
+        "apps:\n  checkout:\n    kpis:\n      - {name: error_rate, max: 0.02}\n"
+    )
 
 
 @pytest.fixture
-def make_client(history: FakeHistory, publisher: FakePublisher, live: InMemoryLiveFeed,
-                policies: MemoryPolicyStore) -> Callable[..., TestClient]:
+def make_client(
+    history: FakeHistory,
+    publisher: FakePublisher,
+    live: InMemoryLiveFeed,
+    policies: MemoryPolicyStore,
+) -> Callable[..., TestClient]:
     def make(**overrides: Any) -> TestClient:
         fields: dict[str, Any] = dict(
-            reader=history, publisher=publisher, live=live, policies=policies,
-            auth=AuthConfig(tokens=TOKENS, ingest_tokens=[INGEST]))
+            reader=history,
+            publisher=publisher,
+            live=live,
+            policies=policies,
+            auth=AuthConfig(tokens=TOKENS, ingest_tokens=[INGEST]),
+        )
         fields.update(overrides)
         return TestClient(create_app(ApiDeps(**fields)), raise_server_exceptions=False)
 

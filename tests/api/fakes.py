@@ -23,7 +23,7 @@ def _page(items: list[dict[str, Any]], limit: int, cursor: str | None) -> Page:
         if not cursor.startswith("o:") or not cursor[2:].isdigit():
             raise ValueError("cursor: invalid")
         start = int(cursor[2:])
-    chunk = items[start:start + limit]
+    chunk = items[start : start + limit]
     more = start + limit < len(items)
     return Page(items=chunk, next=f"o:{start + limit}" if more else None)
 
@@ -53,12 +53,15 @@ class FakeHistory:
         dec = next((r for r in reversed(recs) if r["type"] == "strategy.decision"), None)
         outcome = fin["outcome"] if fin else None
         return {
-            "deployment_id": dep_id, "app": req.get("app") or recs[0].get("app", ""),
-            "environment": req.get("environment"), "version": req.get("version"),
+            "deployment_id": dep_id,
+            "app": req.get("app") or recs[0].get("app", ""),
+            "environment": req.get("environment"),
+            "version": req.get("version"),
             "requested_at": req.get("occurred_at") or recs[0]["occurred_at"],
             "strategy": (started or {}).get("strategy") or (dec or {}).get("strategy"),
             "p_failure": pred["p_failure"] if pred else None,
-            "status": outcome or ("started" if started else "requested"), "outcome": outcome,
+            "status": outcome or ("started" if started else "requested"),
+            "outcome": outcome,
             "rollback_count": sum(r["type"] == "rollback.command" for r in recs),
         }
 
@@ -74,14 +77,24 @@ class FakeHistory:
                     out.setdefault(str(dep), []).append(rec)
         return out
 
-    def list_deployments(self, *, app: str | None = None, environment: str | None = None,
-                         outcome: str | None = None, limit: int = 50,
-                         cursor: str | None = None) -> Page:
+    def list_deployments(
+        self,
+        *,
+        app: str | None = None,
+        environment: str | None = None,
+        outcome: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
         self._check()
         rows = [self._summary(d, r) for d, r in self._by_deployment().items()]
-        rows = [r for r in rows if (app is None or r["app"] == app)
-                and (environment is None or r["environment"] == environment)
-                and (outcome is None or r["outcome"] == outcome)]
+        rows = [
+            r
+            for r in rows
+            if (app is None or r["app"] == app)
+            and (environment is None or r["environment"] == environment)
+            and (outcome is None or r["outcome"] == outcome)
+        ]
         rows.sort(key=lambda r: (r["requested_at"], r["deployment_id"]), reverse=True)
         return _page(rows, limit, cursor)
 
@@ -93,31 +106,45 @@ class FakeHistory:
         timeline = sorted(recs, key=lambda r: r["occurred_at"])
         return {**self._summary(deployment_id, recs), "timeline": timeline}
 
-    def list_audit(self, *, subject: str | None = None, actor: str | None = None,
-                   action: str | None = None, limit: int = 50,
-                   cursor: str | None = None) -> Page:
+    def list_audit(
+        self,
+        *,
+        subject: str | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
         self._check()
         with self.lock:
             rows = [r for r in self.records if r.get("type") == "audit"]
-        rows = [r for r in rows if (subject is None or r["subject"] == subject)
-                and (actor is None or r["actor"] == actor)
-                and (action is None or r["action"] == action)]
+        rows = [
+            r
+            for r in rows
+            if (subject is None or r["subject"] == subject)
+            and (actor is None or r["actor"] == actor)
+            and (action is None or r["action"] == action)
+        ]
         rows.reverse()
         return _page(rows, limit, cursor)
 
     def latest_model_metrics(self, model: str = "success") -> dict[str, Any] | None:
         self._check()
         with self.lock:
-            rows = [r for r in self.records
-                    if r.get("type") == "model.metrics" and r.get("model") == model]
+            rows = [
+                r
+                for r in self.records
+                if r.get("type") == "model.metrics" and r.get("model") == model
+            ]
         return rows[-1] if rows else None
 
 
 class FakePublisher:
     """Remembers what was published; optionally forwards it to a store and a live feed."""
 
-    def __init__(self, history: FakeHistory | None = None,
-                 live: InMemoryLiveFeed | None = None) -> None:
+    def __init__(
+        self, history: FakeHistory | None = None, live: InMemoryLiveFeed | None = None
+    ) -> None:
         self.sent: list[tuple[str, str, BaseModel]] = []
         self.history = history
         self.live = live
@@ -139,8 +166,7 @@ class MemoryPolicyStore:
         self.writes = 0
 
     def read(self) -> dict[str, Any]:
-        return {"version": hashlib.sha256(self.text.encode()).hexdigest()[:12],
-                "text": self.text}
+        return {"version": hashlib.sha256(self.text.encode()).hexdigest()[:12], "text": self.text}
 
     def write(self, text: str) -> str:
         self.text = text

@@ -83,10 +83,26 @@ def test_store_failure_is_503_not_500(client: TestClient, history: FakeHistory) 
     assert client.get("/v1/deployments/dep-1", headers=V).status_code == 503
 
 
-def test_model_metrics_404_until_reported_then_served(client: TestClient,
-                                                      history: FakeHistory) -> None:
+def test_model_metrics_404_until_reported_then_served(
+    client: TestClient, history: FakeHistory
+) -> None:
     assert client.get("/v1/models/success/metrics", headers=V).status_code == 404
-    history.add({"type": "model.metrics", "model": "success", "n": 500, "roc_auc": 0.71,
-                 "occurred_at": "2026-11-01T12:00:00Z", "id": "m1"})
+    history.add(
+        {
+            "type": "model.metrics",
+            "model": "success",
+            "n": 500,
+            "roc_auc": 0.71,
+            "occurred_at": "2026-11-01T12:00:00Z",
+            "id": "m1",
+        }
+    )
     body = client.get("/v1/models/success/metrics", headers=V).json()
     assert body["roc_auc"] == 0.71 and body["n"] == 500
+
+
+def test_unknown_or_repeated_query_parameters_are_422(client: TestClient) -> None:
+    r = client.get("/v1/deployments", params={"ap": "search"}, headers=V)
+    assert r.status_code == 422 and r.json()["detail"][0]["field"] == "ap"
+    r = client.get("/v1/deployments?app=a&app=b", headers=V)
+    assert r.status_code == 422 and "more than once" in r.json()["detail"][0]["msg"]

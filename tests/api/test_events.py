@@ -9,8 +9,13 @@ from schemas import topics as t
 from tests.api.conftest import bearer
 from tests.api.fakes import FakePublisher
 
-REQ = {"type": "deployment.requested", "occurred_at": "2026-11-01T12:00:00Z",
-       "deployment_id": "d-9", "app": "web", "version": "1.2.3"}
+REQ = {
+    "type": "deployment.requested",
+    "occurred_at": "2026-11-01T12:00:00Z",
+    "deployment_id": "d-9",
+    "app": "web",
+    "version": "1.2.3",
+}
 
 
 def test_native_event_with_ingest_token(client: TestClient, publisher: FakePublisher) -> None:
@@ -18,14 +23,24 @@ def test_native_event_with_ingest_token(client: TestClient, publisher: FakePubli
     assert r.status_code == 202, r.text
     [(topic, key, rec)] = publisher.sent
     assert topic == t.DEPLOY_EVENTS and key == "web" and isinstance(rec, DeploymentRequested)
-    assert r.json() == {"id": rec.id, "type": "deployment.requested", "deployment_id": "d-9",
-                        "topic": t.DEPLOY_EVENTS}
+    assert r.json() == {
+        "id": rec.id,
+        "type": "deployment.requested",
+        "deployment_id": "d-9",
+        "topic": t.DEPLOY_EVENTS,
+    }
 
 
 def test_cdevent_with_operator_token(client: TestClient, publisher: FakePublisher) -> None:
-    cd = {"context": {"id": "e1", "type": "dev.cdevents.service.rolledback.0.3.0",
-                      "timestamp": "2026-11-01T12:00:00Z", "source": "argo"},
-          "subject": {"id": "web", "content": {"environment": {"id": "prod"}}}}
+    cd = {
+        "context": {
+            "id": "e1",
+            "type": "dev.cdevents.service.rolledback.0.3.0",
+            "timestamp": "2026-11-01T12:00:00Z",
+            "source": "argo",
+        },
+        "subject": {"id": "web", "content": {"environment": {"id": "prod"}}},
+    }
     r = client.post("/v1/events", json=cd, headers=bearer("operator"))
     assert r.status_code == 202, r.text
     assert isinstance(publisher.sent[0][2], DeploymentFinished)
@@ -41,8 +56,13 @@ def test_invalid_event_names_the_field(client: TestClient, publisher: FakePublis
 
 
 def test_cdevent_missing_subject_is_422_with_reason(client: TestClient) -> None:
-    cd = {"context": {"id": "e1", "type": "dev.cdevents.service.deployed.0.3.0",
-                      "timestamp": "2026-11-01T12:00:00Z"}}
+    cd = {
+        "context": {
+            "id": "e1",
+            "type": "dev.cdevents.service.deployed.0.3.0",
+            "timestamp": "2026-11-01T12:00:00Z",
+        }
+    }
     r = client.post("/v1/events", json=cd, headers=bearer("ingest"))
     assert r.status_code == 422 and "subject" in r.json()["detail"]
 

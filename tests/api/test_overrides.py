@@ -13,8 +13,11 @@ OP = bearer("operator")
 
 
 def test_hold_publishes_override_and_audit(client: TestClient, publisher: FakePublisher) -> None:
-    r = client.post("/v1/deployments/dep-3/overrides",
-                    json={"action": "hold", "reason": "  customer escalation  "}, headers=OP)
+    r = client.post(
+        "/v1/deployments/dep-3/overrides",
+        json={"action": "hold", "reason": "  customer escalation  "},
+        headers=OP,
+    )
     assert r.status_code == 202
     (t1, k1, ov), (t2, k2, audit) = publisher.sent
     assert (t1, t2) == (t.OVERRIDES, t.AUDIT)
@@ -29,40 +32,51 @@ def test_hold_publishes_override_and_audit(client: TestClient, publisher: FakePu
 
 
 def test_hold_then_detail_shows_held_and_audit_lists_it(client: TestClient) -> None:
-    client.post("/v1/deployments/dep-3/overrides", json={"action": "hold", "reason": "why"},
-                headers=OP)
+    client.post(
+        "/v1/deployments/dep-3/overrides", json={"action": "hold", "reason": "why"}, headers=OP
+    )
     assert client.get("/v1/deployments/dep-3", headers=OP).json()["held"] is True
     items = client.get("/v1/audit", params={"actor": "olga"}, headers=OP).json()["items"]
     assert [(i["action"], i["subject"]) for i in items] == [("override.hold", "deployment/dep-3")]
-    client.post("/v1/deployments/dep-3/overrides", json={"action": "release", "reason": "ok"},
-                headers=OP)
+    client.post(
+        "/v1/deployments/dep-3/overrides", json={"action": "release", "reason": "ok"}, headers=OP
+    )
     assert client.get("/v1/deployments/dep-3", headers=OP).json()["held"] is False
 
 
 def test_reason_is_required_and_not_blank(client: TestClient, publisher: FakePublisher) -> None:
     r = client.post("/v1/deployments/dep-3/overrides", json={"action": "hold"}, headers=OP)
     assert r.status_code == 422 and r.json()["detail"][0]["field"] == "reason"
-    r = client.post("/v1/deployments/dep-3/overrides", json={"action": "hold", "reason": "  "},
-                    headers=OP)
+    r = client.post(
+        "/v1/deployments/dep-3/overrides", json={"action": "hold", "reason": "  "}, headers=OP
+    )
     assert r.status_code == 422 and r.json()["detail"][0]["field"] == "reason"
     assert publisher.sent == []
 
 
 def test_unknown_action_names_the_field(client: TestClient) -> None:
-    r = client.post("/v1/deployments/dep-3/overrides",
-                    json={"action": "nuke", "reason": "x"}, headers=OP)
+    r = client.post(
+        "/v1/deployments/dep-3/overrides", json={"action": "nuke", "reason": "x"}, headers=OP
+    )
     assert r.status_code == 422 and r.json()["detail"][0]["field"] == "action"
 
 
-def test_override_of_unknown_deployment_is_404(client: TestClient,
-                                               publisher: FakePublisher) -> None:
-    r = client.post("/v1/deployments/ghost/overrides",
-                    json={"action": "force_rollback", "reason": "x"}, headers=OP)
+def test_override_of_unknown_deployment_is_404(
+    client: TestClient, publisher: FakePublisher
+) -> None:
+    r = client.post(
+        "/v1/deployments/ghost/overrides",
+        json={"action": "force_rollback", "reason": "x"},
+        headers=OP,
+    )
     assert r.status_code == 404 and publisher.sent == []
 
 
 def test_broker_down_is_503(client: TestClient, publisher: FakePublisher) -> None:
     publisher.fail = RuntimeError("broker unreachable")
-    r = client.post("/v1/deployments/dep-3/overrides",
-                    json={"action": "force_rollback", "reason": "x"}, headers=OP)
+    r = client.post(
+        "/v1/deployments/dep-3/overrides",
+        json={"action": "force_rollback", "reason": "x"},
+        headers=OP,
+    )
     assert r.status_code == 503 and "broker unavailable" in r.json()["detail"]

@@ -14,8 +14,9 @@ from tests.api.conftest import bearer
 def _frames(text: str) -> list[dict[str, str]]:
     out = []
     for block in text.split("\n\n"):
-        fields = dict(line.split(": ", 1) for line in block.splitlines()
-                      if line and not line.startswith(":"))
+        fields = dict(
+            line.split(": ", 1) for line in block.splitlines() if line and not line.startswith(":")
+        )
         if fields:
             out.append(fields)
     return out
@@ -30,10 +31,16 @@ def _publish_when_listening(live: InMemoryLiveFeed, records: list[dict[str, obje
     threading.Thread(target=run, daemon=True).start()
 
 
-def test_sse_delivers_records_published_while_connected(client: TestClient,
-                                                        live: InMemoryLiveFeed) -> None:
-    _publish_when_listening(live, [{"type": "verdict", "deployment_id": "d1", "state": "healthy"},
-                                   {"type": "deployment.step", "deployment_id": "d1", "step": 2}])
+def test_sse_delivers_records_published_while_connected(
+    client: TestClient, live: InMemoryLiveFeed
+) -> None:
+    _publish_when_listening(
+        live,
+        [
+            {"type": "verdict", "deployment_id": "d1", "state": "healthy"},
+            {"type": "deployment.step", "deployment_id": "d1", "step": 2},
+        ],
+    )
     r = client.get("/v1/stream", params={"limit": 2}, headers=bearer("viewer"))
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/event-stream")
@@ -45,16 +52,21 @@ def test_sse_delivers_records_published_while_connected(client: TestClient,
 
 
 def test_sse_filters_by_deployment(client: TestClient, live: InMemoryLiveFeed) -> None:
-    _publish_when_listening(live, [{"type": "verdict", "deployment_id": "other"},
-                                   {"type": "verdict", "deployment_id": "mine"}])
-    r = client.get("/v1/stream", params={"limit": 1, "deployment_id": "mine"},
-                   headers=bearer("viewer"))
+    _publish_when_listening(
+        live,
+        [
+            {"type": "verdict", "deployment_id": "other"},
+            {"type": "verdict", "deployment_id": "mine"},
+        ],
+    )
+    r = client.get(
+        "/v1/stream", params={"limit": 1, "deployment_id": "mine"}, headers=bearer("viewer")
+    )
     [frame] = _frames(r.text)
     assert json.loads(frame["data"])["deployment_id"] == "mine"
 
 
-def test_sse_replays_recent_records_on_connect(client: TestClient,
-                                               live: InMemoryLiveFeed) -> None:
+def test_sse_replays_recent_records_on_connect(client: TestClient, live: InMemoryLiveFeed) -> None:
     for i in range(5):
         live.publish({"type": "kpi.window", "deployment_id": "d", "value": i})
     r = client.get("/v1/stream", params={"limit": 2, "replay": 2}, headers=bearer("viewer"))
@@ -63,3 +75,13 @@ def test_sse_replays_recent_records_on_connect(client: TestClient,
 
 def test_sse_requires_a_token(client: TestClient) -> None:
     assert client.get("/v1/stream", params={"limit": 1}).status_code == 401
+
+
+def test_sse_resumes_after_last_event_id(client: TestClient, live: InMemoryLiveFeed) -> None:
+    for i in range(4):
+        live.publish({"type": "verdict", "deployment_id": "d", "n": i})
+    first = _frames(client.get("/v1/stream", params={"limit": 2, "replay": 4},
+                               headers=bearer("viewer")).text)
+    r = client.get("/v1/stream", params={"limit": 2},
+                   headers={**bearer("viewer"), "Last-Event-ID": first[1]["id"]})
+    assert [json.loads(f["data"])["n"] for f in _frames(r.text)] == [2, 3]

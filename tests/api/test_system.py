@@ -15,8 +15,10 @@ def test_metrics_count_requests_by_route_template(client: TestClient) -> None:
     client.get("/v1/deployments/dep-2", headers=bearer("viewer"))
     client.get("/v1/deployments/dep-2")
     text = client.get("/metrics").text
-    assert ('smartdeploy_api_requests_total{method="GET",'
-            'route="/v1/deployments/{deployment_id}",status="200"} 2.0') in text
+    assert (
+        'smartdeploy_api_requests_total{method="GET",'
+        'route="/v1/deployments/{deployment_id}",status="200"} 2.0'
+    ) in text
     assert 'route="/v1/deployments/{deployment_id}",status="401"} 1.0' in text
     assert "smartdeploy_api_request_duration_seconds_bucket" in text
     assert "dep-1" not in text

@@ -47,15 +47,22 @@ def read_csv(path: Path) -> tuple[pd.Series, np.ndarray, np.ndarray | None]:
     return ts, values, labels
 
 
+def to_seconds(ts: pd.Series) -> np.ndarray:
+    """Epoch seconds of timestamp strings (any pandas datetime resolution)."""
+    dt = pd.to_datetime(ts, utc=True, errors="coerce")
+    return ((dt - pd.Timestamp(0, tz="UTC")).dt.total_seconds()).to_numpy(dtype=float)
+
+
 def detector_for(n: int) -> PointDetector:
-    """Parameters depend only on the file length (like NAB's probationary period)."""
-    quiet = int(os.environ.get("KPI_QUIET_FRAC", "0.05") and
-                float(os.environ.get("KPI_QUIET_FRAC", "0.05")) * n)
-    return PointDetector(probation=probation_of(n), quiet=max(quiet, 5))
+    """Parameters depend only on the file length (like NAB's probationary period):
+    after an alarm, stay quiet for 1% of the file (up to 5% while still anomalous)."""
+    return PointDetector(probation=probation_of(n), quiet=max(5, n // 100),
+                         max_hold=max(5, n // 20))
 
 
-def run_file(args: tuple[Path, Path, Path]) -> tuple[str, np.ndarray, np.ndarray, np.ndarray | None,
-                                                     int, float]:
+def run_file(
+    args: tuple[Path, Path, Path],
+) -> tuple[str, np.ndarray, np.ndarray, np.ndarray | None, int, float]:
     path, data, out = args
     ts, values, labels = read_csv(path)
     det = detector_for(len(values))
@@ -66,8 +73,9 @@ def run_file(args: tuple[Path, Path, Path]) -> tuple[str, np.ndarray, np.ndarray
     target = out / rel
     target.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame({"timestamp": ts, "value": values, "anomaly_score": scores}).to_csv(
-        target, index=False)
-    secs = pd.to_datetime(ts, utc=True, errors="coerce").astype("int64").to_numpy() / 1e9
+        target, index=False
+    )
+    secs = to_seconds(ts)
     return str(rel), scores, secs, labels, len(values), elapsed
 
 
@@ -85,8 +93,9 @@ def nab_windows(labels_json: dict, rel: str, secs: np.ndarray) -> list[tuple[int
 def main() -> None:
     data = Path(os.environ.get("DATA") or DEFAULT_DATA).resolve()
     out = Path(os.environ.get("OUT") or ROOT / "var" / "bench-kpi").resolve()
-    labels_json = json.loads(Path(os.environ["LABELS"]).read_text()) if os.environ.get(
-        "LABELS") else None
+    labels_json = (
+        json.loads(Path(os.environ["LABELS"]).read_text()) if os.environ.get("LABELS") else None
+    )
     files = sorted(p for p in data.rglob("*.csv") if out not in p.parents)
     if not files:
         raise SystemExit(f"no CSV files under {data}")
@@ -103,8 +112,7 @@ def main() -> None:
         else:
             continue
         labelled.append(Labelled(rel, scores, wins, probation_of(n), secs))
-    print(f"files={len(files)} points={points} scorer_points_per_s={points / busy:,.0f} "
-          f"out={out}")
+    print(f"files={len(files)} points={points} scorer_points_per_s={points / busy:,.0f} out={out}")
     if not labelled:
         print("RESULT kpi nab_standard=nan precision=nan recall=nan f1=nan mean_delay_s=nan")
         return
@@ -112,10 +120,14 @@ def main() -> None:
         print(f"nab_{profile}={score_corpus(labelled, profile).normalized:.1f}")
     best = score_corpus(labelled, "standard")
     delay = float(np.mean(best.delays)) if best.delays else float("nan")
-    print(f"threshold={best.threshold:.4f} windows_detected={best.tp} missed={best.fn} "
-          f"false_alarms={best.fp}")
-    print(f"RESULT kpi nab_standard={best.normalized:.1f} precision={best.precision:.3f} "
-          f"recall={best.recall:.3f} f1={best.f1:.3f} mean_delay_s={delay:.0f}")
+    print(
+        f"threshold={best.threshold:.4f} windows_detected={best.tp} missed={best.fn} "
+        f"false_alarms={best.fp}"
+    )
+    print(
+        f"RESULT kpi nab_standard={best.normalized:.1f} precision={best.precision:.3f} "
+        f"recall={best.recall:.3f} f1={best.f1:.3f} mean_delay_s={delay:.0f}"
+    )
 
 
 if __name__ == "__main__":

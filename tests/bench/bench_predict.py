@@ -67,8 +67,16 @@ def _replay(builds: list[travis.Build], progress_every: int) -> dict[str, object
         done += 1
         if progress_every and done % progress_every == 0:
             print(f"replayed {done}/{2 * n} events", file=sys.stderr, flush=True)
-    return {"p": p, "alarm": alarm, "last": last, "last_alarm": last_alarm, "feats": feats,
-            "busy": busy, "events": done, "predictor": predictor}
+    return {
+        "p": p,
+        "alarm": alarm,
+        "last": last,
+        "last_alarm": last_alarm,
+        "feats": feats,
+        "busy": busy,
+        "events": done,
+        "predictor": predictor,
+    }
 
 
 def _gbm(feats: list[dict[str, float]], y: np.ndarray) -> tuple[float, float, slice]:
@@ -96,8 +104,9 @@ def main(argv: list[str] | None = None) -> int:
 
     t_load = time.perf_counter()
     builds = travis.load_builds(args.data, args.progress_every)
-    print(f"loaded {len(builds)} kept builds in {time.perf_counter() - t_load:.1f}s",
-          file=sys.stderr)
+    print(
+        f"loaded {len(builds)} kept builds in {time.perf_counter() - t_load:.1f}s", file=sys.stderr
+    )
     t_all = time.perf_counter()
     r = _replay(builds, args.progress_every)
     wall = time.perf_counter() - t_all
@@ -121,25 +130,35 @@ def main(argv: list[str] | None = None) -> int:
     last_f1 = f1_score(y, r["last_alarm"])  # type: ignore[arg-type]
     internal = r["predictor"].metrics()  # type: ignore[attr-defined]
     print(f"builds={len(y)} failure_rate={y.mean():.3f} file={args.data}")
-    print(f"online  roc_auc={auc:.4f} log_loss={ll:.4f} brier={brier:.4f} f1={f1:.4f} "
-          f"precision={internal['precision']:.4f} recall={internal['recall']:.4f} "
-          f"final_threshold={internal['threshold']:.3f}")
-    print(f"internal prequential roc_auc={internal['roc_auc']:.4f} f1={internal['f1']:.4f} "
-          f"n={internal['n']} drift_detections={internal['drift']['detections']} "
-          f"model_version={internal['model_version']}")
+    print(
+        f"online  roc_auc={auc:.4f} log_loss={ll:.4f} brier={brier:.4f} f1={f1:.4f} "
+        f"precision={internal['precision']:.4f} recall={internal['recall']:.4f} "
+        f"final_threshold={internal['threshold']:.3f}"
+    )
+    print(
+        f"internal prequential roc_auc={internal['roc_auc']:.4f} f1={internal['f1']:.4f} "
+        f"n={internal['n']} drift_detections={internal['drift']['detections']} "
+        f"model_version={internal['model_version']}"
+    )
     print(f"last-outcome reference roc_auc={last_auc:.4f} f1={last_f1:.4f}")
-    print(f"throughput {per_s:.0f} predictions+learns/s in the predictor "
-          f"({r['events'] / wall:.0f}/s incl. replay loop)")
+    print(
+        f"throughput {per_s:.0f} predictions+learns/s in the predictor "
+        f"({r['events'] / wall:.0f}/s incl. replay loop)"
+    )
     gbm_auc = gbm_f1 = float("nan")
     if not args.no_gbm:
         gbm_auc, gbm_f1, test = _gbm(r["feats"], y)  # type: ignore[arg-type]
-        print(f"second half: online roc_auc={roc_auc_score(y[test], p[test]):.4f} "
-              f"f1={f1_score(y[test], alarm[test]):.4f} | gbm (offline, first half) "
-              f"roc_auc={gbm_auc:.4f} f1={gbm_f1:.4f} | last outcome "
-              f"roc_auc={roc_auc_score(y[test], r['last'][test]):.4f}")  # type: ignore[index]
-    print(f"RESULT predict roc_auc={auc:.4f} f1={f1:.4f} log_loss={ll:.4f} per_s={per_s:.0f} "
-          f"last_outcome_auc={last_auc:.4f} last_outcome_f1={last_f1:.4f} "
-          f"gbm_auc={gbm_auc:.4f} gbm_f1={gbm_f1:.4f}")
+        print(
+            f"second half: online roc_auc={roc_auc_score(y[test], p[test]):.4f} "
+            f"f1={f1_score(y[test], alarm[test]):.4f} | gbm (offline, first half) "
+            f"roc_auc={gbm_auc:.4f} f1={gbm_f1:.4f} | last outcome "
+            f"roc_auc={roc_auc_score(y[test], r['last'][test]):.4f}"
+        )  # type: ignore[index]
+    print(
+        f"RESULT predict roc_auc={auc:.4f} f1={f1:.4f} log_loss={ll:.4f} per_s={per_s:.0f} "
+        f"last_outcome_auc={last_auc:.4f} last_outcome_f1={last_f1:.4f} "
+        f"gbm_auc={gbm_auc:.4f} gbm_f1={gbm_f1:.4f}"
+    )
     return 0
 
 

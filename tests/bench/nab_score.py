@@ -82,8 +82,9 @@ def windows_from_labels(labels: np.ndarray) -> list[tuple[int, int, int]]:
     return wins
 
 
-def score_file(f: Labelled, threshold: float, profile: str = "standard"
-               ) -> tuple[float, int, int, int, list[float]]:
+def score_file(
+    f: Labelled, threshold: float, profile: str = "standard"
+) -> tuple[float, int, int, int, list[float]]:
     """Raw NAB score of one file: (score, true-positive windows, FPs, misses, delays_s)."""
     a_tp, a_fp, a_fn = PROFILES[profile]
     det = np.flatnonzero(f.scores >= threshold)
@@ -101,12 +102,16 @@ def score_file(f: Labelled, threshold: float, profile: str = "standard"
             delays.append(max(0.0, float(f.timestamps_s[first] - f.timestamps_s[event])))
         else:
             total -= a_fn
-    ends = np.array([w[1] for w in wins])
-    lens = np.array([w[1] - w[0] + 1 for w in wins])
-    for i in det[~in_window]:
-        k = np.searchsorted(ends, i) - 1
-        total += a_fp * (float(sigma((i - ends[k]) / lens[k])) if k >= 0 else -1.0)
-        fp += 1
+    fps = det[~in_window]
+    if fps.size:
+        ends = np.array([w[1] for w in wins], dtype=float)
+        lens = np.array([w[1] - w[0] + 1 for w in wins], dtype=float)
+        k = np.searchsorted(ends, fps) - 1
+        rel = (fps - ends[np.maximum(k, 0)]) / lens[np.maximum(k, 0)] if wins else fps * 0.0
+        total += (
+            a_fp * float(np.where(k >= 0, sigma(rel), -1.0).sum()) if wins else (-a_fp * fps.size)
+        )
+        fp += int(fps.size)
     return total, tp, fp, len(wins) - tp, delays
 
 
@@ -133,14 +138,15 @@ class CorpusScore:
         return 2 * p * r / (p + r) if p + r else 0.0
 
 
-def score_corpus(files: list[Labelled], profile: str = "standard",
-                 thresholds: np.ndarray | None = None) -> CorpusScore:
+def score_corpus(
+    files: list[Labelled], profile: str = "standard", thresholds: np.ndarray | None = None
+) -> CorpusScore:
     """Best normalised score over thresholds (the detector's optimal threshold)."""
     a_tp, _, a_fn = PROFILES[profile]
     n_wins = sum(1 for f in files for w in f.windows if w[2] >= f.probation)
     null, perfect = -a_fn * n_wins, a_tp * float(sigma(-1.0)) * n_wins
     if thresholds is None:
-        allscores = np.concatenate([f.scores[f.probation:] for f in files])
+        allscores = np.concatenate([f.scores[f.probation :] for f in files])
         qs = np.quantile(allscores, np.linspace(0.5, 1.0, 120))
         thresholds = np.unique(np.concatenate([qs, np.linspace(0.05, 1.0, 96)]))
     best: CorpusScore | None = None

@@ -28,7 +28,9 @@ from pathlib import Path
 
 from schemas import Change, DeploymentFinished, DeploymentRequested
 
-DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared/data/travistorrent/travistorrent_dev.csv.gz"
+DEFAULT_DATA = (
+    Path(__file__).resolve().parents[3] / "shared/data/travistorrent/travistorrent_dev.csv.gz"
+)
 FAILED = frozenset({"failed", "errored"})
 KEPT = FAILED | {"passed"}
 
@@ -83,7 +85,8 @@ def row_to_build(row: dict[str, str]) -> Build | None:
         ),
         labels={
             "trigger": "pull_request" if row.get("gh_is_pr", "").strip() == "True" else "push",
-            "author": "core" if row.get("gh_by_core_team_member", "").strip() == "True"
+            "author": "core"
+            if row.get("gh_by_core_team_member", "").strip() == "True"
             else "external",
         },
     )

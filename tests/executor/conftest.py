@@ -57,15 +57,21 @@ class Sleeps(list[float]):
 
 
 @pytest.fixture
-def make_executor(tmp_path: Path) -> Callable[..., Executor]:
+def make_executor(tmp_path: Path) -> Iterator[Callable[..., Executor]]:
+    """Executors with a ledger under tmp_path (``state`` picks another dir), no real sleeps."""
+    made: list[Executor] = []
+
     def _make(backend: Backend, state: Path | None = None, **kw: Any) -> Executor:
         kw.setdefault("retry", RetryPolicy(max_attempts=4, base_s=0.05, cap_s=0.2))
         kw.setdefault("sleep", Sleeps())
         kw.setdefault("rng", random.Random(7))
         kw.setdefault("clock", lambda: T0)
-        return Executor(backend, Ledger(state or tmp_path / "state"), **kw)
+        made.append(Executor(backend, Ledger(state or tmp_path / "state"), **kw))
+        return made[-1]
 
-    return _make
+    yield _make
+    for executor in made:
+        executor.ledger.close()
 
 
 def command(**kw: Any) -> RollbackCommand:

@@ -22,14 +22,28 @@ import copy
 import json
 import re
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-Obj = dict[str, Any]
-REV = "deployment.kubernetes.io/revision"
-HIST = "deployment.kubernetes.io/revision-history"
+from tests.executor.kube_objects import (
+    HIST,
+    REV,
+    Obj,
+    add_deployment,
+    json_patch,
+    labels_match,
+    make_rs,
+    merge_patch,
+    no_hash,
+    owned_by,
+    pod_template,
+    status_body,
+)
+
+__all__ = ["REV", "FakeKube", "add_deployment", "json_patch", "make_rs", "pod_template"]
 
 ROUTES = [
     (re.compile(r"^/apis/apps/v1/namespaces/([^/]+)/deployments/([^/]+)$"), "deployments"),
@@ -50,48 +64,7 @@ class Request:
     resource: str
     content_type: str
     body: Any
-
-
-def _pointer(path: str) -> list[str]:
-    return [p.replace("~1", "/").replace("~0", "~") for p in path.lstrip("/").split("/")]
-
-
-def json_patch(doc: Obj, ops: list[Obj]) -> Obj:
-    """Apply RFC 6902 add/replace/remove/test ops (objects only, enough here)."""
-    out = copy.deepcopy(doc)
-    for op in ops:
-        *parents, last = _pointer(op["path"])
-        node = out
-        for part in parents:
-            node = node[part]
-        kind = op["op"]
-        if kind == "test":
-            if node.get(last) != op["value"]:
-                raise ValueError(f"test failed at {op['path']}")
-        elif kind == "remove":
-            del node[last]
-        elif kind == "replace":
-            if last not in node:
-                raise ValueError(f"replace of missing {op['path']}")
-            node[last] = copy.deepcopy(op["value"])
-        elif kind == "add":
-            node[last] = copy.deepcopy(op["value"])
-        else:
-            raise ValueError(f"unsupported op {kind}")
-    return out
-
-
-def merge_patch(doc: Any, patch: Any) -> Any:
-    """RFC 7386."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    out = copy.deepcopy(doc) if isinstance(doc, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            out.pop(key, None)
-        else:
-            out[key] = merge_patch(out.get(key), value)
-    return out
+    at: float = field(default_factory=time.perf_counter)
 
 
 class FakeKube:
@@ -99,6 +72,7 @@ class FakeKube:
 
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str, str], Obj] = {}
+        self.names: dict[tuple[str, str], set[str]] = {}  # (resource, namespace) -> names
         self.faults: list[tuple[str, str, int]] = []
         self.requests: list[Request] = []
         self.lock = threading.Lock()
@@ -138,6 +112,7 @@ class FakeKube:
             meta["resourceVersion"] = self._next_version()
             key = (resource, meta.get("namespace", "default"), meta["name"])
             self.objects[key] = copy.deepcopy(obj)
+            self.names.setdefault(key[:2], set()).add(key[2])
             return copy.deepcopy(obj)
 
     def get(self, resource: str, name: str, namespace: str = "default") -> Obj:
@@ -162,6 +137,7 @@ class FakeKube:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # else 40 ms delayed-ACK stalls per response
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -181,9 +157,10 @@ class FakeKube:
                 body = json.loads(raw) if raw else None
                 found = next(((p.match(url.path), r) for p, r in ROUTES if p.match(url.path)), None)
                 if found is None or found[0] is None:
-                    self._send(404, _status(404, "NotFound", f"no route {url.path}"))
+                    self._send(404, status_body(404, "NotFound", f"no route {url.path}"))
                     return
                 match, resource = found
+                assert match is not None
                 ctype = self.headers.get("Content-Type", "")
                 with fake.lock:
                     fake.requests.append(Request(method, url.path, resource, ctype, body))
@@ -193,7 +170,7 @@ class FakeKube:
                     if fault is not None:
                         fake.faults.remove(fault)
                 if fault is not None:
-                    self._send(fault[2], _status(fault[2], "Injected", "injected fault"))
+                    self._send(fault[2], status_body(fault[2], "Injected", "injected fault"))
                     return
                 code, answer = fake.serve(
                     method, resource, match.groups(), parse_qs(url.query), ctype, body
@@ -225,18 +202,18 @@ class FakeKube:
                 if "=" in t
             )
             with self.lock:
-                items = [
-                    copy.deepcopy(o)
-                    for (r, n, _), o in sorted(self.objects.items())
-                    if r == "replicasets" and n == ns and _matches(o, want)
+                objs = [
+                    self.objects[("replicasets", ns, n)]
+                    for n in sorted(self.names.get(("replicasets", ns), ()))
                 ]
+                items = [copy.deepcopy(o) for o in objs if labels_match(o, want)]
             return 200, {"kind": "ReplicaSetList", "apiVersion": "apps/v1", "items": items}
         base = "rollouts" if resource == "rollouts/status" else resource
         key = (base, ns, groups[1])
         with self.lock:
             current = self.objects.get(key)
             if current is None:
-                return 404, _status(404, "NotFound", f"{base} {groups[1]} not found")
+                return 404, status_body(404, "NotFound", f"{base} {groups[1]} not found")
             if method == "GET":
                 return 200, copy.deepcopy(current)
             try:
@@ -245,10 +222,10 @@ class FakeKube:
                 else:
                     patched = merge_patch(current, body)
             except (ValueError, KeyError, TypeError) as exc:
-                return 422, _status(422, "Invalid", str(exc))
+                return 422, status_body(422, "Invalid", str(exc))
             sent_rv = patched.get("metadata", {}).get("resourceVersion")
             if sent_rv != current["metadata"]["resourceVersion"]:
-                return 409, _status(
+                return 409, status_body(
                     409,
                     "Conflict",
                     "the object has been modified; please "
@@ -266,14 +243,14 @@ class FakeKube:
     def reconcile_deployment(self, name: str, namespace: str = "default") -> None:
         """What the controller does after a template change: re-use or create an RS."""
         dep = self.get("deployments", name, namespace)
-        template = _no_hash(dep["spec"]["template"])
+        template = no_hash(dep["spec"]["template"])
         rss = [
             o
             for (r, n, _), o in self.objects.items()
-            if r == "replicasets" and n == namespace and _owned(o, dep)
+            if r == "replicasets" and n == namespace and owned_by(o, dep)
         ]
         top = max([int(o["metadata"]["annotations"][REV]) for o in rss] or [0])
-        live = next((o for o in rss if _no_hash(o["spec"]["template"]) == template), None)
+        live = next((o for o in rss if no_hash(o["spec"]["template"]) == template), None)
         if live is None:
             new_rev = top + 1
             self.put("replicasets", make_rs(dep, new_rev, template))
@@ -288,106 +265,3 @@ class FakeKube:
         dep = self.get("deployments", name, namespace)
         dep["metadata"].setdefault("annotations", {})[REV] = str(new_rev)
         self.put("deployments", dep)
-
-
-def _status(code: int, reason: str, message: str) -> Obj:
-    return {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "status": "Failure",
-        "code": code,
-        "reason": reason,
-        "message": message,
-    }
-
-
-def _matches(obj: Obj, want: dict[str, str]) -> bool:
-    labels = obj.get("metadata", {}).get("labels") or {}
-    return all(labels.get(k) == v for k, v in want.items())
-
-
-def _owned(rs: Obj, owner: Obj) -> bool:
-    return any(
-        ref.get("uid") == owner["metadata"]["uid"]
-        for ref in rs["metadata"].get("ownerReferences") or []
-    )
-
-
-def _no_hash(template: Obj, label: str = "pod-template-hash") -> Obj:
-    out = copy.deepcopy(template)
-    out.get("metadata", {}).get("labels", {}).pop(label, None)
-    return out
-
-
-def pod_template(app: str, version: str, hash_label: str | None = None) -> Obj:
-    labels = {"app": app, "version": version}
-    if hash_label:
-        labels[hash_label] = f"h{abs(hash(version)) % 10**8}"
-    return {
-        "metadata": {"labels": labels},
-        "spec": {"containers": [{"name": app, "image": f"registry.local/{app}:{version}"}]},
-    }
-
-
-def make_rs(
-    owner: Obj,
-    revision: int,
-    template: Obj,
-    kind: str = "Deployment",
-    rev_key: str = REV,
-    hash_label: str = "pod-template-hash",
-) -> Obj:
-    meta = owner["metadata"]
-    version = template["metadata"]["labels"]["version"]
-    tpl = copy.deepcopy(template)
-    tpl["metadata"]["labels"][hash_label] = f"h{revision}{version}"
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "ReplicaSet",
-        "metadata": {
-            "name": f"{meta['name']}-{version}-{revision}",
-            "namespace": meta.get("namespace", "default"),
-            "labels": dict(tpl["metadata"]["labels"]),
-            "annotations": {rev_key: str(revision), "team": f"rs-{version}"},
-            "ownerReferences": [
-                {
-                    "apiVersion": "apps/v1",
-                    "kind": kind,
-                    "name": meta["name"],
-                    "uid": meta["uid"],
-                    "controller": True,
-                }
-            ],
-        },
-        "spec": {"replicas": 0, "template": tpl},
-    }
-
-
-def add_deployment(
-    fake: FakeKube,
-    app: str,
-    versions: list[str],
-    namespace: str = "default",
-    name: str | None = None,
-) -> Obj:
-    """A Deployment that went through ``versions`` (revision i+1 = versions[i]), at the last."""
-    dep = fake.put(
-        "deployments",
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {
-                "name": name or app,
-                "namespace": namespace,
-                "annotations": {REV: str(len(versions)), "team": "web"},
-            },
-            "spec": {
-                "replicas": 3,
-                "selector": {"matchLabels": {"app": app}},
-                "template": pod_template(app, versions[-1]),
-            },
-        },
-    )
-    for i, version in enumerate(versions, start=1):
-        fake.put("replicasets", make_rs(dep, i, pod_template(app, version)))
-    return fake.get("deployments", dep["metadata"]["name"], namespace)

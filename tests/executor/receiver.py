@@ -31,6 +31,7 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # else 40 ms delayed-ACK stalls per response
 
             def log_message(self, *args: Any) -> None:
                 pass

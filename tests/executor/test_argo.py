@@ -68,7 +68,9 @@ def test_abort_falls_back_to_the_main_resource_without_status_subresource(
 ) -> None:
     add_rollout(fake, ["v1", "v2"])
     fake.inject("PATCH", "rollouts/status", [404])
-    result = make_executor(kube).handle(command(target=ARGO)).result
+    result = (
+        make_executor(kube).handle(command(target=ARGO, from_version="v2", to_version="v1")).result
+    )
 
     assert result.status == "succeeded"
     assert [p.resource for p in fake.patches()] == ["rollouts/status", "rollouts"]
@@ -79,8 +81,14 @@ def test_already_aborted_rollout_is_not_patched(
     fake: FakeKube, kube: Backend, make_executor: MakeExecutor
 ) -> None:
     add_rollout(fake, ["v1", "v2"])
-    first = make_executor(kube).handle(command(target=ARGO)).result
-    fresh = make_executor(kube, state=None).handle(command(id="cmd-2", target=ARGO)).result
+    first = (
+        make_executor(kube).handle(command(target=ARGO, from_version="v2", to_version="v1")).result
+    )
+    fresh = (
+        make_executor(kube, state=None)
+        .handle(command(id="cmd-2", target=ARGO, from_version="v2", to_version="v1"))
+        .result
+    )
     assert (first.status, fresh.status) == ("succeeded", "already_rolled_back")
     assert len(fake.patches()) == 1
 
@@ -128,6 +136,21 @@ def test_undo_conflict_after_abort_retries_only_the_undo(
 ) -> None:
     add_rollout(fake, ["v1", "v2"])
     fake.inject("PATCH", "rollouts", [409])
-    result = make_executor(kube).handle(command(target=ARGO, undo=True)).result
+    result = (
+        make_executor(kube)
+        .handle(command(target=ARGO, undo=True, from_version="v2", to_version="v1"))
+        .result
+    )
     assert result.status == "succeeded" and result.attempts == 2
     assert [p.resource for p in fake.patches()] == ["rollouts/status", "rollouts", "rollouts"]
+
+
+def test_without_revision_a_rollout_on_another_version_is_stale(
+    fake: FakeKube, kube: Backend, make_executor: MakeExecutor
+) -> None:
+    add_rollout(fake, ["v1", "v2", "v4"])
+    ex = make_executor(kube)
+    stale = ex.handle(command(id="a", target=ARGO, from_version="v3", to_version="v2")).result
+    done = ex.handle(command(id="b", target=ARGO, from_version="v4", to_version="v2")).result
+    assert (stale.status, done.status) == ("stale", "succeeded")
+    assert len(fake.patches()) == 1

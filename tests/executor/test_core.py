@@ -15,7 +15,7 @@ from executor.core import Executor
 from executor.dry_run import DryRunBackend
 from schemas import derived_id
 from schemas.commands import RollbackCommand
-from tests.executor.conftest import T0, command
+from tests.executor.conftest import T0, Sleeps, command
 
 MakeExecutor = Callable[..., Executor]
 
@@ -61,6 +61,29 @@ def test_hold_blocks_without_calling_the_backend(make_executor: MakeExecutor) ->
     assert handled.audit.action == "rollback.blocked" and handled.audit.actor == "executor"
 
 
+def test_blocked_command_runs_when_reissued_after_release(make_executor: MakeExecutor) -> None:
+    """The guard re-issues the same command id after a release: it must execute then."""
+    backend = Scripted()
+    ex = make_executor(backend)
+    ex.apply_override(override("hold"))  # type: ignore[arg-type]
+    blocked = ex.handle(command()).result
+    again = ex.handle(command()).result  # re-delivered while still held
+    ex.apply_override(override("release", oid="o2"))  # type: ignore[arg-type]
+    done = ex.handle(command()).result
+
+    assert (blocked.status, again.status, done.status) == ("blocked", "blocked", "succeeded")
+    assert blocked.id == again.id != done.id == derived_id("cmd-1", "action")
+    assert backend.calls == ["cmd-1"]
+
+
+def test_failed_command_is_tried_again_on_redelivery(make_executor: MakeExecutor) -> None:
+    backend = Scripted(Outcome("failed", "403 forbidden"))
+    ex = make_executor(backend)
+    failed, later = ex.handle(command()).result, ex.handle(command()).result
+    assert (failed.status, later.status) == ("failed", "succeeded")
+    assert failed.id != later.id and len(backend.calls) == 2
+
+
 def test_hold_on_another_deployment_does_not_block(make_executor: MakeExecutor) -> None:
     ex = make_executor(Scripted())
     ex.apply_override(override("hold", dep="other"))  # type: ignore[arg-type]
@@ -90,6 +113,13 @@ def test_force_override_executes_despite_hold(make_executor: MakeExecutor) -> No
     assert ex.handle(command()).result.status == "succeeded" and backend.calls == ["cmd-1"]
 
 
+def test_a_later_hold_wins_over_an_earlier_force(make_executor: MakeExecutor) -> None:
+    ex = make_executor(Scripted())
+    ex.apply_override(override("force_rollback"))  # type: ignore[arg-type]
+    ex.apply_override(override("hold", oid="o2"))  # type: ignore[arg-type]
+    assert ex.handle(command()).result.status == "blocked"
+
+
 def test_ledger_survives_a_restart(make_executor: MakeExecutor, tmp_path: Path) -> None:
     first_backend, second_backend = Scripted(), Scripted()
     first = make_executor(first_backend, state=tmp_path / "s").handle(command())
@@ -115,12 +145,15 @@ def test_transient_errors_are_retried_with_bounded_jittered_backoff(
     make_executor: MakeExecutor,
 ) -> None:
     backend = Scripted(TransientError(503, "x"), TransientError(429, "y", retry_after=0.15))
-    ex = make_executor(backend, retry=RetryPolicy(max_attempts=5, base_s=0.1, cap_s=1.0))
+    sleeps = Sleeps()
+    ex = make_executor(
+        backend, retry=RetryPolicy(max_attempts=5, base_s=0.1, cap_s=1.0), sleep=sleeps
+    )
     result = ex.handle(command()).result
 
     assert result.status == "succeeded" and result.attempts == 3
-    assert 0 <= ex.sleep[0] <= 0.1  # type: ignore[index]
-    assert 0.15 <= ex.sleep[1] <= 0.2  # type: ignore[index]  # Retry-After is a floor
+    assert 0 <= sleeps[0] <= 0.1
+    assert 0.15 <= sleeps[1] <= 0.2  # Retry-After is a floor
 
 
 def test_unexpected_backend_error_is_a_failed_result(make_executor: MakeExecutor) -> None:
@@ -151,7 +184,7 @@ def test_dry_run_records_the_planned_operations(make_executor: MakeExecutor) -> 
 def test_result_and_audit_ids_derive_from_the_command(make_executor: MakeExecutor) -> None:
     handled = make_executor(Scripted()).handle(command(id="abc"))
     assert handled.result.id == derived_id("abc", "action")
-    assert handled.audit.id == derived_id("abc", "audit")
+    assert handled.audit.id == derived_id(handled.result.id, "audit")
     assert handled.audit.details["command_id"] == "abc"
     assert handled.audit.subject == "dep-42"
 

@@ -9,7 +9,7 @@ from executor.backend import Backend
 from executor.core import Executor
 from executor.revisions import MARKER
 from schemas import derived_id
-from tests.executor.conftest import command
+from tests.executor.conftest import Sleeps, command
 from tests.executor.fake_kube import REV, FakeKube, add_deployment, pod_template
 from tests.executor.receiver import Receiver
 
@@ -95,8 +95,8 @@ def test_conflict_is_retried_after_rereading_then_succeeds(
 ) -> None:
     add_deployment(fake, "web", ["v1", "v2", "v3"])
     fake.inject("PATCH", "deployments", [409])
-    executor = make_executor(kube)
-    result = executor.handle(command(from_revision="3")).result
+    sleeps = Sleeps()
+    result = make_executor(kube, sleep=sleeps).handle(command(from_revision="3")).result
 
     assert result.status == "succeeded"
     assert result.attempts == 2
@@ -106,7 +106,7 @@ def test_conflict_is_retried_after_rereading_then_succeeds(
         "GET",
         "PATCH",
     ]
-    assert len(executor.sleep) == 1 and 0 <= executor.sleep[0] <= 0.05  # type: ignore[arg-type]
+    assert len(sleeps) == 1 and 0 <= sleeps[0] <= 0.05
 
 
 def test_real_resource_version_conflict_rereads_and_recomputes(
@@ -136,7 +136,8 @@ def test_server_errors_until_give_up_fail_and_alert(
 ) -> None:
     add_deployment(fake, "web", ["v1", "v2", "v3"])
     fake.inject("PATCH", "deployments", [500, 503, 502, 500])
-    executor = make_executor(kube, alerter=WebhookAlerter(receiver.url))
+    sleeps = Sleeps()
+    executor = make_executor(kube, alerter=WebhookAlerter(receiver.url), sleep=sleeps)
     result = executor.handle(command(from_revision="3")).result
 
     assert result.status == "failed" and result.attempts == 4
@@ -147,7 +148,7 @@ def test_server_errors_until_give_up_fail_and_alert(
     assert "web" in body["text"] and body["smartdeploy"]["status"] == "failed"
     assert body["smartdeploy"]["command_id"] == "cmd-1"
     ceilings = [0.05, 0.1, 0.2]
-    assert all(0 <= s <= c for s, c in zip(executor.sleep, ceilings, strict=True))  # type: ignore
+    assert all(0 <= s <= c for s, c in zip(sleeps, ceilings, strict=True))
 
 
 def test_throttling_is_retried(fake: FakeKube, kube: Backend, make_executor: MakeExecutor) -> None:
@@ -278,3 +279,15 @@ def test_blue_green_uses_the_previous_selector_annotation(
     result = make_executor(kube).handle(cmd).result
     assert result.status == "succeeded"
     assert fake.get("services", "web")["spec"]["selector"] == {"app": "web", "color": "blue"}
+
+
+def test_unreachable_api_server_is_retried_then_failed(make_executor: MakeExecutor) -> None:
+    from executor.config import KubeConfig
+    from executor.k8s_deployment import DeploymentBackend
+    from executor.kube import api_client
+
+    cfg = KubeConfig(host="http://127.0.0.1:9", request_timeout_s=2)  # nothing listens on 9
+    backend = DeploymentBackend(api_client(cfg), cfg)
+    result = make_executor(backend).handle(command(from_revision="3")).result
+    assert result.status == "failed" and result.attempts == 4
+    assert "no response" in result.detail

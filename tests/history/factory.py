@@ -8,6 +8,7 @@ derived from the deployment id so a second call yields the same records
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -199,3 +200,22 @@ def model_metrics(n: int, at: datetime, auc: float) -> ModelMetrics:
         log_loss=0.5,
         brier=0.2,
     )
+
+
+def seed_deployments(store: Any) -> list[BaseModel]:
+    """12 deployments of 3 apps, 2 environments and every outcome, plus model metrics."""
+    records = []
+    for i in range(12):
+        records += lifecycle(
+            f"d{i:02d}",
+            app=("web", "api", "jobs")[i % 3],
+            env="staging" if i % 4 == 0 else "production",
+            start=T0 + timedelta(minutes=10 * i),
+            outcome=(None, "succeeded", "failed", "rolled_back")[i % 4],
+            rollback=i % 4 == 3,
+            p_failure=i / 20,
+        )
+    records += override_and_audit("d03", T0 + timedelta(minutes=31))
+    records += [model_metrics(n, T0 + timedelta(hours=n), 0.6 + n / 100) for n in range(1, 4)]
+    store.insert(records)
+    return records

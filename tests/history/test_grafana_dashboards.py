@@ -187,6 +187,9 @@ def test_panel_sql_runs_and_returns_the_columns_its_type_needs(
     for values in (ALL, CONCRETE):
         for target in panel["targets"]:
             assert target["datasource"]["uid"] == "smartdeploy-clickhouse"
+            assert target["editorType"] == "sql"
+            # the plugin's formats: 0 = time series, 1 = table
+            assert target["format"] == (0 if panel["type"] == "timeseries" else 1)
             sql = expand_vars(
                 expand_macros(target["rawSql"], FROM, TO, INTERVAL_S),
                 {k: v for k, v in values.items() if k in declared},
@@ -208,7 +211,8 @@ def test_panel_sql_runs_and_returns_the_columns_its_type_needs(
 def test_template_variable_queries_run(seeded: HistoryStore, path: Path) -> None:
     doc = json.loads(path.read_text())
     for var in doc["templating"]["list"]:
-        sql = expand_vars(expand_macros(var["query"], FROM, TO, INTERVAL_S), CONCRETE)
+        assert var["query"]["editorType"] == "sql" and var["definition"] == var["query"]["rawSql"]
+        sql = expand_vars(expand_macros(var["query"]["rawSql"], FROM, TO, INTERVAL_S), CONCRETE)
         assert seeded.query_result(sql).result_rows, var["name"]
 
 

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import random
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import clickhouse_connect
 import pytest
 
-from schemas import DeploymentFinished, MetricBatch, RollbackCommand, Series, derived_id
-from smartdeploy.history import HistoryStore, HistoryUnavailable
-from smartdeploy.history.migrations import MIGRATIONS
-from tests.history.factory import T0, lifecycle, model_metrics, override_and_audit
+from schemas import (
+    ActionResult,
+    DeploymentFinished,
+    MetricBatch,
+    RollbackCommand,
+    Series,
+    derived_id,
+)
+from smartdeploy.history import HistoryRejected, HistoryStore, HistoryUnavailable
+from smartdeploy.history.migrations import MIGRATIONS, migrate
+from tests.history.factory import T0, lifecycle, override_and_audit, seed_deployments
 
 TABLES = (
     "deploy_events",
@@ -32,26 +41,8 @@ def _counts(store: HistoryStore, final: bool) -> dict[str, int]:
     return {t: store.query(f"SELECT count() AS n FROM {t}{fin}")[0]["n"] for t in TABLES}
 
 
-def _seed(store: HistoryStore) -> list:
-    records = []
-    for i in range(12):
-        records += lifecycle(
-            f"d{i:02d}",
-            app=("web", "api", "jobs")[i % 3],
-            env="staging" if i % 4 == 0 else "production",
-            start=T0 + timedelta(minutes=10 * i),
-            outcome=(None, "succeeded", "failed", "rolled_back")[i % 4],
-            rollback=i % 4 == 3,
-            p_failure=i / 20,
-        )
-    records += override_and_audit("d03", T0 + timedelta(minutes=31))
-    records += [model_metrics(n, T0 + timedelta(hours=n), 0.6 + n / 100) for n in range(1, 4)]
-    store.insert(records)
-    return records
-
-
 def test_reinserting_the_same_batch_stores_every_record_once(store: HistoryStore) -> None:
-    records = _seed(store)
+    records = seed_deployments(store)
     before = _counts(store, final=False)
     store.insert(records)
     assert _counts(store, final=False) == before  # dropped at insert by the dedup token
@@ -59,7 +50,7 @@ def test_reinserting_the_same_batch_stores_every_record_once(store: HistoryStore
 
 
 def test_redelivery_in_other_batches_never_duplicates_visible_rows(store: HistoryStore) -> None:
-    records = _seed(store)
+    records = seed_deployments(store)
     expected = _counts(store, final=True)
     summaries = store.list_deployments(limit=100).items
     rng = random.Random(7)
@@ -73,41 +64,30 @@ def test_redelivery_in_other_batches_never_duplicates_visible_rows(store: Histor
     assert len({r["id"] for r in timeline}) == len(timeline)
 
 
+def test_an_older_schema_is_upgraded_by_the_pending_migrations_only(tmp_path: Path) -> None:
+    client = clickhouse_connect.get_client(dsn=f"chdb://{tmp_path / 'old'}")
+    try:
+        assert migrate(client, MIGRATIONS[:3]) == [1, 2, 3]
+        assert migrate(client) == [m.version for m in MIGRATIONS[3:]]
+        assert migrate(client) == []
+    finally:
+        client.close()
+
+
+def test_partitions_are_monthly_on_event_time(store: HistoryStore) -> None:
+    store.insert(lifecycle("p1", start=datetime(2026, 1, 31, 23, 59, tzinfo=UTC)))
+    store.insert(lifecycle("p2", start=datetime(2026, 2, 1, 0, 0, tzinfo=UTC)))
+    rows = store.query(
+        "SELECT DISTINCT partition FROM system.parts "
+        "WHERE database = currentDatabase() AND table = 'predictions' AND active"
+    )
+    assert sorted(r["partition"] for r in rows) == ["202601", "202602"]
+
+
 def test_migrations_run_twice_are_noops(store: HistoryStore) -> None:
     assert store.migrate() == []
     rows = store.query("SELECT version FROM schema_migrations FINAL ORDER BY version")
     assert [r["version"] for r in rows] == [m.version for m in MIGRATIONS]
-
-
-def test_deployments_page_newest_request_first_and_cursor_visits_each_once(
-    store: HistoryStore,
-) -> None:
-    _seed(store)
-    seen: list[str] = []
-    cursor = None
-    pages = 0
-    while True:
-        page = store.list_deployments(limit=5, cursor=cursor)
-        seen += [i["deployment_id"] for i in page.items]
-        pages += 1
-        if page.next is None:
-            break
-        cursor = page.next
-    assert pages == 3
-    assert seen == [f"d{i:02d}" for i in reversed(range(12))]
-
-
-def test_filters_by_app_environment_and_outcome(store: HistoryStore) -> None:
-    _seed(store)
-    web = store.list_deployments(app="web", limit=100).items
-    assert {i["deployment_id"] for i in web} == {f"d{i:02d}" for i in range(0, 12, 3)}
-    staging = store.list_deployments(environment="staging", limit=100).items
-    assert {i["deployment_id"] for i in staging} == {"d00", "d04", "d08"}
-    rolled = store.list_deployments(outcome="rolled_back", limit=100).items
-    assert [i["deployment_id"] for i in rolled] == ["d11", "d07", "d03"]
-    assert all(i["rollback_count"] == 1 for i in rolled)
-    started = store.list_deployments(outcome="started", app="api", limit=100).items
-    assert [i["deployment_id"] for i in started] == ["d04"]  # no finished event yet
 
 
 def test_rolled_back_status_needs_the_finished_event_not_only_a_command(
@@ -167,36 +147,12 @@ def test_unknown_deployment_is_none(store: HistoryStore) -> None:
     assert store.get_deployment("nope") is None
 
 
-def test_audit_filters_and_pages_newest_first(store: HistoryStore) -> None:
-    for i in range(7):
-        store.insert(
-            override_and_audit(
-                f"a{i}", T0 + timedelta(minutes=i), actor="bob" if i % 2 else "alice"
-            )
-        )
-    first = store.list_audit(limit=3)
-    assert [r["subject"] for r in first.items] == [
-        "deployment:a6",
-        "deployment:a5",
-        "deployment:a4",
-    ]
-    rest = store.list_audit(limit=10, cursor=first.next)
-    assert len(rest.items) == 4 and rest.next is None
-    assert {r["actor"] for r in store.list_audit(actor="bob").items} == {"bob"}
-    assert len(store.list_audit(subject="deployment:a2").items) == 1
-
-
 def test_latest_model_metrics_is_the_newest(store: HistoryStore) -> None:
     assert store.latest_model_metrics() is None
-    _seed(store)
+    seed_deployments(store)
     latest = store.latest_model_metrics()
     assert latest is not None and latest["n"] == 3 and latest["roc_auc"] == pytest.approx(0.63)
     assert store.latest_model_metrics("other") is None
-
-
-def test_a_malformed_cursor_is_a_value_error(store: HistoryStore) -> None:
-    with pytest.raises(ValueError, match="cursor"):
-        store.list_deployments(cursor="not-a-cursor")
 
 
 def test_records_without_a_table_are_refused(store: HistoryStore) -> None:
@@ -282,7 +238,33 @@ def test_an_unreachable_server_raises_history_unavailable() -> None:
         port = s.getsockname()[1]
     store = HistoryStore(f"http://127.0.0.1:{port}", connect_timeout_s=1)
     cmd = RollbackCommand(id=derived_id("u"), occurred_at=T0, deployment_id="u", app="web")
-    with pytest.raises(HistoryUnavailable):
+    with pytest.raises(HistoryUnavailable, match="refused"):
         store.insert([cmd])
-    with pytest.raises(HistoryUnavailable):
+    with pytest.raises(HistoryUnavailable, match="refused"):
         store.list_deployments()
+
+
+def test_ping_reports_reachability(store: HistoryStore) -> None:
+    import socket
+
+    assert store.ping() is True
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert HistoryStore(f"http://127.0.0.1:{port}", connect_timeout_s=0.5).ping() is False
+
+
+def test_a_value_that_cannot_fit_its_column_is_rejected_not_unavailable(
+    store: HistoryStore,
+) -> None:
+    bad = ActionResult(
+        occurred_at=T0,
+        command_id="c",
+        deployment_id="d",
+        app="web",
+        backend="dry_run",
+        status="dry_run",
+        attempts=2**40,
+    )
+    with pytest.raises(HistoryRejected, match="attempts"):
+        store.insert([bad])

@@ -8,90 +8,24 @@ uncommitted, and every record arrives exactly once after recovery.
 from __future__ import annotations
 
 import socket
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
-from pydantic import BaseModel
 
-from smartdeploy.history import HistoryStore, HistoryUnavailable, HistoryWriter
+from schemas import ActionResult
+from smartdeploy.history import HistoryStore, HistoryWriter
 from tests.history.factory import T0, lifecycle, override_and_audit
-from tests.runtime.kafka_helpers import SESSION_TIMEOUT_MS, unique
+from tests.history.kafka_util import FlakyStore, committed, consumer_conf, produce, wait
+from tests.runtime.kafka_helpers import unique
 
 pytestmark = pytest.mark.integration
 
 
-class FlakyStore:
-    """Wraps the real store; raises like an unreachable ClickHouse while ``down`` is set."""
-
-    def __init__(self, inner: HistoryStore) -> None:
-        self.inner = inner
-        self.down = threading.Event()
-        self.failed_calls = 0
-
-    def insert(self, records: list[BaseModel]) -> int:
-        if self.down.is_set():
-            self.failed_calls += 1
-            raise HistoryUnavailable("clickhouse: connection refused (test outage)")
-        return self.inner.insert(records)
-
-
-def _produce(bootstrap: str, topic: str, records: list[BaseModel] | list[bytes]) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
-    for r in records:
-        value = r if isinstance(r, bytes) else r.model_dump_json().encode()
-        producer.produce(topic, value=value)
-    assert producer.flush(30) == 0
-
-
-def _committed(bootstrap: str, group: str, topic: str) -> int:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
-    try:
-        [tp] = consumer.committed([TopicPartition(topic, 0)], timeout=10)
-        return tp.offset
-    finally:
-        consumer.close()
-
-
-def _wait(cond: Callable[[], bool], timeout_s: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return cond()
-
-
-@pytest.fixture
-def run_writer() -> Iterator[Callable[[HistoryWriter], HistoryWriter]]:
-    started: list[tuple[threading.Thread, threading.Event]] = []
-
-    def _run(writer: HistoryWriter) -> HistoryWriter:
-        stop = threading.Event()
-        thread = threading.Thread(target=writer.run, args=(stop,), daemon=True)
-        thread.start()
-        started.append((thread, stop))
-        return writer
-
-    yield _run
-    for thread, stop in started:
-        stop.set()
-        thread.join(30)
-
-
-def _conf(bootstrap: str, group: str) -> dict[str, Any]:
-    return {
-        "bootstrap.servers": bootstrap,
-        "group.id": group,
-        "session.timeout.ms": SESSION_TIMEOUT_MS,
-    }
-
-
 def test_writer_stores_every_record_of_every_topic_and_commits(
+    tmp_path: Path,
     kafka_bootstrap: str,
     make_topics: Callable[..., list[str]],
     store: HistoryStore,
@@ -108,24 +42,27 @@ def test_writer_stores_every_record_of_every_topic_and_commits(
     records += override_and_audit("w2", T0 + timedelta(seconds=30))
     deploy = [r for r in records if getattr(r, "type", "").startswith("deployment.")]
     other = [r for r in records if r not in deploy]
-    _produce(kafka_bootstrap, events, deploy)
-    _produce(kafka_bootstrap, outputs, other)
+    produce(kafka_bootstrap, events, deploy)
+    produce(kafka_bootstrap, outputs, other)
     group = unique("hist-g")
+    heartbeat = tmp_path / "alive" / "history.alive"
     writer = run_writer(
         HistoryWriter(
             store,
-            _conf(kafka_bootstrap, group),
+            consumer_conf(kafka_bootstrap, group),
             [events, outputs],
             batch_size=50,
             flush_interval_s=0.2,
+            heartbeat_file=heartbeat,
         )
     )
-    assert _wait(lambda: writer.stats.inserted >= len(records))
-    assert _wait(lambda: _committed(kafka_bootstrap, group, events) == len(deploy))
+    assert wait(lambda: writer.stats.inserted >= len(records))
+    assert wait(lambda: committed(kafka_bootstrap, group, events) == len(deploy))
     assert len(store.list_deployments(limit=50).items) == 5
     item = store.get_deployment("w2")
     assert item is not None and item["status"] == "rolled_back" and item["rollback_count"] == 1
     assert len(item["timeline"]) == len(lifecycle("w2", rollback=True)) + 2
+    assert heartbeat.exists() and not writer.outage and not writer.failed
 
 
 def test_outage_pauses_consumption_keeps_offsets_and_loses_nothing(
@@ -144,7 +81,7 @@ def test_outage_pauses_consumption_keeps_offsets_and_loses_nothing(
     writer = run_writer(
         HistoryWriter(
             flaky,
-            _conf(kafka_bootstrap, group),
+            consumer_conf(kafka_bootstrap, group),
             [topic],
             batch_size=25,
             flush_interval_s=0.1,
@@ -153,19 +90,19 @@ def test_outage_pauses_consumption_keeps_offsets_and_loses_nothing(
             backoff_max_s=0.3,
         )
     )
-    _produce(kafka_bootstrap, topic, records)
-    assert _wait(lambda: writer.stats.pauses >= 1 and flaky.failed_calls >= 3)
+    produce(kafka_bootstrap, topic, records)
+    assert wait(lambda: writer.stats.pauses >= 1 and flaky.failed_calls >= 3)
     consumed_while_paused = writer.stats.consumed
     time.sleep(1.0)  # paused: the broker, not the writer, holds the backlog
     assert writer.stats.consumed == consumed_while_paused
     assert writer.stats.max_buffered <= 100
-    assert _committed(kafka_bootstrap, group, topic) < 0  # nothing committed during outage
+    assert committed(kafka_bootstrap, group, topic) < 0  # nothing committed during outage
     assert store.query("SELECT count() AS n FROM deploy_events")[0]["n"] == 0
 
     flaky.down.clear()
-    assert _wait(lambda: writer.stats.inserted >= len(records))
+    assert wait(lambda: writer.stats.inserted >= len(records))
     assert writer.stats.resumes >= 1
-    assert _wait(lambda: _committed(kafka_bootstrap, group, topic) == len(records))
+    assert wait(lambda: committed(kafka_bootstrap, group, topic) == len(records))
     per_deployment = len(lifecycle("x"))
     assert len(store.list_deployments(limit=100).items) == 40
     timelines = [store.get_deployment(f"o{i:02d}") for i in range(40)]
@@ -183,7 +120,7 @@ def test_undecodable_messages_are_skipped_and_committed_in_order(
 ) -> None:
     [topic] = make_topics(unique("hist-bad"))
     good = lifecycle("g1")
-    _produce(
+    produce(
         kafka_bootstrap,
         topic,
         [b"{not json", *[r.model_dump_json().encode() for r in good], b'{"type": "nope"}'],
@@ -191,14 +128,55 @@ def test_undecodable_messages_are_skipped_and_committed_in_order(
     group = unique("hist-g")
     writer = run_writer(
         HistoryWriter(
-            store, _conf(kafka_bootstrap, group), [topic], batch_size=10, flush_interval_s=0.1
+            store,
+            consumer_conf(kafka_bootstrap, group),
+            [topic],
+            batch_size=10,
+            flush_interval_s=0.1,
         )
     )
-    assert _wait(lambda: _committed(kafka_bootstrap, group, topic) == len(good) + 2)
+    assert wait(lambda: committed(kafka_bootstrap, group, topic) == len(good) + 2)
     assert writer.stats.skipped == 2
     assert "nope" in writer.stats.skipped_reasons[-1]
     item = store.get_deployment("g1")
     assert item is not None and len(item["timeline"]) == len(good)
+
+
+def test_a_record_the_store_rejects_is_skipped_alone_and_the_rest_stored(
+    kafka_bootstrap: str,
+    make_topics: Callable[..., list[str]],
+    store: HistoryStore,
+    run_writer: Callable[[HistoryWriter], HistoryWriter],
+) -> None:
+    [topic] = make_topics(unique("hist-poison"))
+    good = lifecycle("k1", rollback=True)
+    poison = ActionResult(
+        id="poison",
+        occurred_at=T0,
+        command_id="c",
+        deployment_id="k1",
+        app="web",
+        backend="dry_run",
+        status="dry_run",
+        attempts=2**40,
+    )
+    batch = [*good[:5], poison, *good[5:]]
+    produce(kafka_bootstrap, topic, batch)
+    group = unique("hist-g")
+    writer = run_writer(
+        HistoryWriter(
+            store,
+            consumer_conf(kafka_bootstrap, group),
+            [topic],
+            batch_size=50,
+            flush_interval_s=0.2,
+        )
+    )
+    assert wait(lambda: committed(kafka_bootstrap, group, topic) == len(batch))
+    assert writer.stats.skipped == 1 and "poison" in writer.stats.skipped_reasons[0]
+    item = store.get_deployment("k1")
+    assert item is not None
+    assert sorted(r["id"] for r in item["timeline"]) == sorted(r.id for r in good)  # type: ignore[attr-defined]
 
 
 def test_a_closed_clickhouse_port_is_retried_without_committing(
@@ -212,11 +190,11 @@ def test_a_closed_clickhouse_port_is_retried_without_committing(
         port = s.getsockname()[1]
     store = HistoryStore(f"http://127.0.0.1:{port}", connect_timeout_s=0.5)
     group = unique("hist-g")
-    _produce(kafka_bootstrap, topic, lifecycle("h1"))
+    produce(kafka_bootstrap, topic, lifecycle("h1"))
     writer = run_writer(
         HistoryWriter(
             store,
-            _conf(kafka_bootstrap, group),
+            consumer_conf(kafka_bootstrap, group),
             [topic],
             batch_size=5,
             flush_interval_s=0.1,
@@ -224,7 +202,7 @@ def test_a_closed_clickhouse_port_is_retried_without_committing(
             backoff_max_s=0.2,
         )
     )
-    assert _wait(lambda: writer.stats.insert_failures >= 3)
+    assert wait(lambda: writer.stats.insert_failures >= 3)
     assert "cannot open" in writer.stats.last_error
-    assert _committed(kafka_bootstrap, group, topic) < 0
+    assert committed(kafka_bootstrap, group, topic) < 0
     assert writer.stats.inserted == 0

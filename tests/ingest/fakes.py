@@ -12,21 +12,28 @@ class FakeProducer:
     """Queues messages and acknowledges them on ``poll``, like librdkafka does.
 
     ``full=True`` makes ``produce`` raise BufferError (local queue full);
-    ``fail_with`` makes every delivery report that error.
+    ``fail_with`` makes every delivery report that error; ``broken`` makes ``produce``
+    raise something unexpected.
     """
 
-    def __init__(self, *, full: bool = False, fail_with: str | None = None) -> None:
+    def __init__(
+        self, *, full: bool = False, fail_with: str | None = None, broken: bool = False
+    ) -> None:
         self.full = full
         self.fail_with = fail_with
+        self.broken = broken
+        self.flushes = 0
         self.sent: list[tuple[str, bytes, bytes]] = []
         self._pending: list[tuple[Callable[[Any, Any], None], Any]] = []
         self._lock = threading.Lock()
 
     def produce(
-        self, topic: str, value: bytes, key: bytes, on_delivery: Callable[[Any, Any], None]
+        self, topic: str, *, value: bytes, key: bytes, on_delivery: Callable[[Any, Any], None]
     ) -> None:
         if self.full:
             raise BufferError("Local: Queue full")
+        if self.broken:
+            raise RuntimeError("unexpected producer failure")
         with self._lock:
             self.sent.append((topic, key, value))
             self._pending.append((on_delivery, (topic, key)))
@@ -41,5 +48,6 @@ class FakeProducer:
         return len(pending)
 
     def flush(self, timeout: float) -> int:
+        self.flushes += 1
         self.poll(0)
         return 0

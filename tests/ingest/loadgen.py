@@ -37,8 +37,9 @@ def varint(n: int) -> bytes:
             return bytes(out)
 
 
-def literal_positions(comp: bytes) -> np.ndarray:
-    """For each decompressed byte, its index in ``comp`` if it came from a literal, else -1."""
+def byte_origins(comp: bytes) -> np.ndarray:
+    """For each decompressed byte, the index in ``comp`` of the literal byte it came from
+    (directly or through any chain of snappy copies)."""
     pos, size, shift = 0, 0, 0
     while True:
         b = comp[pos]
@@ -63,9 +64,19 @@ def literal_positions(comp: bytes) -> np.ndarray:
             pos += 1 + n
         else:
             if kind == 1:
-                n, pos = ((tag >> 2) & 7) + 4, pos + 2
+                n, off = ((tag >> 2) & 7) + 4, ((tag >> 5) << 8) | comp[pos + 1]
+                pos += 2
+            elif kind == 2:
+                n, off = (tag >> 2) + 1, int.from_bytes(comp[pos + 1 : pos + 3], "little")
+                pos += 3
             else:
-                n, pos = (tag >> 2) + 1, pos + (3 if kind == 2 else 5)
+                n, off = (tag >> 2) + 1, int.from_bytes(comp[pos + 1 : pos + 5], "little")
+                pos += 5
+            if off >= n:
+                src[out : out + n] = src[out - off : out - off + n]
+            else:  # overlapping copy (run-length style)
+                for i in range(n):
+                    src[out + i] = src[out - off + i]
         out += n
     return src
 
@@ -75,40 +86,42 @@ class Template:
     """A compressed body whose per-series timestamps can be overwritten in place."""
 
     body: bytes
-    ts_index: np.ndarray  # positions in ``body`` of every timestamp byte
-    samples: int
+    index: np.ndarray  # positions in ``body`` of the literal bytes timestamps come from
+    byte_no: np.ndarray  # which byte of the timestamp varint each of them holds
+    samples: int = 2000
 
     def with_ts(self, ts_ms: int) -> bytes:
         buf = np.frombuffer(self.body, dtype=np.uint8).copy()
-        buf[self.ts_index] = np.tile(np.frombuffer(varint(ts_ms), np.uint8), self.samples)
+        buf[self.index] = np.frombuffer(varint(ts_ms), np.uint8)[self.byte_no]
         return buf.tobytes()
 
 
 def make_template(labels: list[dict[str, str]], seed: int) -> Template:
-    """Build, compress, locate the literal timestamp bytes, and verify one patch."""
+    """Build, compress, find the literal bytes every timestamp byte comes from, verify."""
     rng = random.Random(seed)
-    for _attempt in range(8):
-        msg = write_request(labels, 0, seed=seed)
-        marks = rng.sample(range(2**35, 2**42), len(labels))
-        for ts, mark in zip(msg.timeseries, marks, strict=True):
-            ts.samples[0].timestamp = mark
-        raw = msg.SerializeToString()
-        comp = bytes(cramjam.snappy.compress_raw(raw))
-        src = literal_positions(comp)
-        index = []
-        for mark in marks:
-            at = raw.find(b"\x10" + varint(mark)) + 1
-            index.append(src[at : at + TS_WIDTH])
-        ts_index = np.concatenate(index)
-        if (ts_index >= 0).all():
-            tpl = Template(comp, ts_index, len(labels))
-            check = 1_763_769_600_123
-            for ts in msg.timeseries:
-                ts.samples[0].timestamp = check
-            assert bytes(cramjam.snappy.decompress_raw(tpl.with_ts(check))) == msg.SerializeToString()
-            return tpl
-        seed += 1_000_003
-    raise RuntimeError("could not place every timestamp in a snappy literal")
+    msg = write_request(labels, 0, seed=seed)
+    marks = rng.sample(range(2**35, 2**42), len(labels))
+    for ts, mark in zip(msg.timeseries, marks, strict=True):
+        ts.samples[0].timestamp = mark
+    raw = msg.SerializeToString()
+    comp = bytes(cramjam.snappy.compress_raw(raw))
+    origin = byte_origins(comp)
+    role = np.full(len(raw), -1, dtype=np.int64)  # k for the k-th byte of a timestamp
+    at = 0
+    for mark in marks:
+        at = raw.find(b"\x10" + varint(mark), at) + 1
+        role[at : at + TS_WIDTH] = np.arange(TS_WIDTH)
+    literal_role = np.full(len(comp), -1, dtype=np.int64)
+    literal_role[origin] = role  # consistent iff every copy preserves the role
+    if (literal_role[origin] != role).any():
+        raise RuntimeError("a snappy literal feeds both timestamp and other bytes")
+    index = np.flatnonzero(literal_role >= 0)
+    tpl = Template(comp, index, literal_role[index], len(labels))
+    check = 1_763_769_600_123
+    for ts in msg.timeseries:
+        ts.samples[0].timestamp = check
+    assert bytes(cramjam.snappy.decompress_raw(tpl.with_ts(check))) == msg.SerializeToString()
+    return tpl
 
 
 def make_templates(conns: int, per_conn: int, n_series: int) -> list[list[Template]]:
@@ -137,7 +150,12 @@ def request_head(port: int, path: str, length: int) -> bytes:
 
 
 async def connection(
-    port: int, path: str, templates: list[Template], ts0: int, phases: list[float], counts: list[Counts]
+    port: int,
+    path: str,
+    templates: list[Template],
+    ts0: int,
+    phases: list[float],
+    counts: list[Counts],
 ) -> None:
     """Send this connection's bodies back to back until the last phase ends."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -155,9 +173,9 @@ async def connection(
                 length = int(line.split(b":", 1)[1])
         if length:
             await reader.readexactly(length)
-        phase = sum(now >= p for p in phases[:-1]) - 1
-        if phase >= 0 and time.monotonic() < phases[-1]:
-            c = counts[phase]
+        phase = sum(now >= p for p in phases[:-1]) - 1  # 0 = warm-up (not counted)
+        if phase >= 1 and time.monotonic() < phases[-1]:
+            c = counts[phase - 1]
             c.statuses[status] = c.statuses.get(status, 0) + 1
             if status in (200, 204):
                 c.ok_requests += 1
@@ -173,8 +191,12 @@ async def run(args: dict[str, Any], templates: list[list[Template]]) -> list[Cou
     print(json.dumps({"phases": phases}), flush=True)
     counts = [Counts() for _ in args["phases"][1:]]  # phase 0 is the warm-up
     ts0 = args["ts0"]
-    await asyncio.gather(*(connection(args["port"], args["path"], t, ts0 + c * 7, phases, counts)
-                           for c, t in enumerate(templates)))
+    await asyncio.gather(
+        *(
+            connection(args["port"], args["path"], t, ts0 + c * 7, phases, counts)
+            for c, t in enumerate(templates)
+        )
+    )
     return counts
 
 

@@ -33,9 +33,13 @@ def _pods(rng: random.Random, apps: int) -> list[Labels]:
             uid = f"{rng.getrandbits(64):016x}"
             pods.append(
                 {
-                    "app": app, "track": track, "version": version,
-                    "deployment_id": f"dep-{app}-{version}", "namespace": f"team-{a % 7}",
-                    "pod": f"{app}-{uid[:10]}-{uid[10:15]}", "node": f"node-{rng.randint(1, 40)}",
+                    "app": app,
+                    "track": track,
+                    "version": version,
+                    "deployment_id": f"dep-{app}-{version}",
+                    "namespace": f"team-{a % 7}",
+                    "pod": f"{app}-{uid[:10]}-{uid[10:15]}",
+                    "node": f"node-{rng.randint(1, 40)}",
                     "uid": uid,
                 }
             )
@@ -44,29 +48,47 @@ def _pods(rng: random.Random, apps: int) -> list[Labels]:
 
 def _cadvisor(pod: Labels) -> Iterator[Labels]:
     base = {
-        "app": pod["app"], "track": pod["track"], "version": pod["version"],
-        "deployment_id": pod["deployment_id"], "container": pod["app"],
+        "app": pod["app"],
+        "track": pod["track"],
+        "version": pod["version"],
+        "deployment_id": pod["deployment_id"],
+        "container": pod["app"],
         "id": f"/kubepods/burstable/pod{pod['uid']}/{pod['uid'][::-1]}",
         "image": f"registry.example.com/{pod['app']}:{pod['version']}",
-        "instance": f"{pod['node']}:10250", "job": "kubelet", "metrics_path": "/metrics/cadvisor",
+        "instance": f"{pod['node']}:10250",
+        "job": "kubelet",
+        "metrics_path": "/metrics/cadvisor",
         "name": f"k8s_{pod['app']}_{pod['pod']}_{pod['namespace']}_{pod['uid']}_0",
-        "namespace": pod["namespace"], "node": pod["node"], "pod": pod["pod"], "service": "kubelet",
+        "namespace": pod["namespace"],
+        "node": pod["node"],
+        "pod": pod["pod"],
+        "service": "kubelet",
     }
     for name in (
-        "container_cpu_usage_seconds_total", "container_memory_working_set_bytes",
-        "container_memory_rss", "container_cpu_cfs_throttled_periods_total",
-        "container_fs_reads_bytes_total", "container_fs_writes_bytes_total",
+        "container_cpu_usage_seconds_total",
+        "container_memory_working_set_bytes",
+        "container_memory_rss",
+        "container_cpu_cfs_throttled_periods_total",
+        "container_fs_reads_bytes_total",
+        "container_fs_writes_bytes_total",
     ):
         yield {"__name__": name, **base, **({"cpu": "total"} if "cpu_usage" in name else {})}
     for iface in ("eth0", "lo"):
-        for name in ("container_network_receive_bytes_total", "container_network_transmit_bytes_total"):
+        for name in (
+            "container_network_receive_bytes_total",
+            "container_network_transmit_bytes_total",
+        ):
             yield {"__name__": name, **base, "interface": iface}
 
 
 def _kube_state(pod: Labels) -> Iterator[Labels]:
     base = {
-        "instance": "10.0.3.17:8080", "job": "kube-state-metrics", "namespace": pod["namespace"],
-        "pod": pod["pod"], "uid": pod["uid"], "service": "kube-state-metrics",
+        "instance": "10.0.3.17:8080",
+        "job": "kube-state-metrics",
+        "namespace": pod["namespace"],
+        "pod": pod["pod"],
+        "uid": pod["uid"],
+        "service": "kube-state-metrics",
     }
     for phase in ("Pending", "Running", "Succeeded", "Failed", "Unknown"):
         yield {"__name__": "kube_pod_status_phase", **base, "phase": phase}
@@ -76,19 +98,37 @@ def _kube_state(pod: Labels) -> Iterator[Labels]:
 
 def _http(pod: Labels) -> Iterator[Labels]:
     base = {
-        "app": pod["app"], "track": pod["track"], "version": pod["version"],
-        "deployment_id": pod["deployment_id"], "instance": f"{pod['pod']}:8080",
-        "job": "kubernetes-pods", "namespace": pod["namespace"], "pod": pod["pod"],
+        "app": pod["app"],
+        "track": pod["track"],
+        "version": pod["version"],
+        "deployment_id": pod["deployment_id"],
+        "instance": f"{pod['pod']}:8080",
+        "job": "kubernetes-pods",
+        "namespace": pod["namespace"],
+        "pod": pod["pod"],
     }
     for handler in ("/api/orders", "/api/users/{id}", "/healthz"):
         for code in ("200", "500") if handler != "/healthz" else ("200",):
-            yield {"__name__": "http_requests_total", **base, "method": "GET", "handler": handler,
-                   "code": code}
+            yield {
+                "__name__": "http_requests_total",
+                **base,
+                "method": "GET",
+                "handler": handler,
+                "code": code,
+            }
         for le in BUCKETS:
-            yield {"__name__": "http_request_duration_seconds_bucket", **base, "handler": handler,
-                   "le": le}
+            yield {
+                "__name__": "http_request_duration_seconds_bucket",
+                **base,
+                "handler": handler,
+                "le": le,
+            }
         for suffix in ("sum", "count"):
-            yield {"__name__": f"http_request_duration_seconds_{suffix}", **base, "handler": handler}
+            yield {
+                "__name__": f"http_request_duration_seconds_{suffix}",
+                **base,
+                "handler": handler,
+            }
     yield {"__name__": "process_resident_memory_bytes", **base}
     yield {"__name__": "up", **base}
 

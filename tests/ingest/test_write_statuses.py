@@ -17,10 +17,16 @@ from schemas.metrics import MetricBatch
 from tests.ingest.fakes import FakeProducer
 from tests.ingest.payloads import request_v2, series_labels, snappy, write_request
 
-V1 = {"Content-Type": "application/x-protobuf", "Content-Encoding": "snappy",
-      "X-Prometheus-Remote-Write-Version": "0.1.0"}
-V2 = {**V1, "Content-Type": "application/x-protobuf;proto=io.prometheus.write.v2.Request",
-      "X-Prometheus-Remote-Write-Version": "2.0.0"}
+V1 = {
+    "Content-Type": "application/x-protobuf",
+    "Content-Encoding": "snappy",
+    "X-Prometheus-Remote-Write-Version": "0.1.0",
+}
+V2 = {
+    **V1,
+    "Content-Type": "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+    "X-Prometheus-Remote-Write-Version": "2.0.0",
+}
 LABELS = series_labels(300, seed=3)
 TS = 1_763_769_600_000
 Client = Callable[..., Any]
@@ -59,14 +65,21 @@ async def test_valid_v1_request_is_published_per_app_and_answered_204(make_clien
     async with await make_client(producer, labels=LabelMap(metric_allow="http_.*|up")) as c:
         resp = await c.post("/api/v1/write", content=snappy(write_request(LABELS, TS)), headers=V1)
         assert resp.status_code == 204, resp.text
-        apps = {lb["app"] for lb in LABELS if "app" in lb and
-                (lb["__name__"].startswith("http_") or lb["__name__"] == "up")}
+        apps = {
+            lb["app"]
+            for lb in LABELS
+            if "app" in lb and (lb["__name__"].startswith("http_") or lb["__name__"] == "up")
+        }
         assert sorted(k.decode() for _, k, _ in producer.sent) == sorted(apps)
         batches = [MetricBatch.model_validate_json(v) for _, _, v in producer.sent]
         kept = sum(b.sample_count() for b in batches)
         assert all(s.name.startswith("http_") or s.name == "up" for b in batches for s in b.series)
-        assert await stats(c) == {"accepted_samples": kept, "dropped_samples": len(LABELS) - kept,
-                                  "published_batches": len(batches), "rejected_requests": 0}
+        assert await stats(c) == {
+            "accepted_samples": kept,
+            "dropped_samples": len(LABELS) - kept,
+            "published_batches": len(batches),
+            "rejected_requests": 0,
+        }
 
 
 async def test_v2_request_answers_204_with_written_headers(make_client: Client) -> None:
@@ -115,8 +128,9 @@ async def test_v1_body_sent_as_v2_is_400(client: httpx.AsyncClient) -> None:
 async def test_wrong_content_type_or_encoding_is_415(
     client: httpx.AsyncClient, headers: dict[str, str]
 ) -> None:
-    resp = await client.post("/api/v1/write", content=snappy(write_request(LABELS, TS)),
-                             headers=headers)
+    resp = await client.post(
+        "/api/v1/write", content=snappy(write_request(LABELS, TS)), headers=headers
+    )
     assert resp.status_code == 415
 
 
@@ -142,44 +156,63 @@ async def test_full_producer_queue_is_503_with_retry_after(make_client: Client) 
         resp = await c.post("/api/v1/write", content=snappy(write_request(LABELS, TS)), headers=V1)
         assert resp.status_code == 503
         assert resp.headers["Retry-After"] == "1"
-        assert await stats(c) == {"accepted_samples": 0, "dropped_samples": 0,
-                                  "published_batches": 0, "rejected_requests": 1}
+        assert await stats(c) == {
+            "accepted_samples": 0,
+            "dropped_samples": 0,
+            "published_batches": 0,
+            "rejected_requests": 1,
+        }
 
 
 async def test_failed_kafka_delivery_is_503(make_client: Client) -> None:
-    async with await make_client(FakeProducer(fail_with="Broker: Not enough in-sync replicas")) as c:
+    async with await make_client(
+        FakeProducer(fail_with="Broker: Not enough in-sync replicas")
+    ) as c:
         resp = await c.post("/api/v1/write", content=snappy(write_request(LABELS, TS)), headers=V1)
         assert resp.status_code == 503
         assert "Retry-After" in resp.headers
 
 
-@pytest.mark.parametrize("auth", [None, "Bearer nope", "Basic " + base64.b64encode(b"u:x").decode(),
-                                  "Bearer"])
+@pytest.mark.parametrize(
+    "auth", [None, "Bearer nope", "Basic " + base64.b64encode(b"u:x").decode(), "Bearer"]
+)
 async def test_missing_or_wrong_bearer_token_is_401(make_client: Client, auth: str | None) -> None:
     async with await make_client(bearer_token="s3cret") as c:
         headers = {**V1, **({"Authorization": auth} if auth else {})}
-        resp = await c.post("/api/v1/write", content=snappy(write_request(LABELS, TS)),
-                            headers=headers)
+        resp = await c.post(
+            "/api/v1/write", content=snappy(write_request(LABELS, TS)), headers=headers
+        )
         assert resp.status_code == 401
         assert resp.headers["WWW-Authenticate"].startswith("Bearer")
-        ok = await c.post("/api/v1/write", content=snappy(write_request(LABELS, TS)),
-                          headers={**V1, "Authorization": "Bearer s3cret"})
+        ok = await c.post(
+            "/api/v1/write",
+            content=snappy(write_request(LABELS, TS)),
+            headers={**V1, "Authorization": "Bearer s3cret"},
+        )
         assert ok.status_code == 204
 
 
 async def test_basic_auth_is_checked(make_client: Client) -> None:
     def basic(user: str, pw: str) -> dict[str, str]:
-        return {**V1, "Authorization": "Basic " + base64.b64encode(f"{user}:{pw}".encode()).decode()}
+        return {
+            **V1,
+            "Authorization": "Basic " + base64.b64encode(f"{user}:{pw}".encode()).decode(),
+        }
 
     body = snappy(write_request(LABELS, TS))
     async with await make_client(basic_user="prom", basic_password="pw") as c:
         assert (await c.post("/api/v1/write", content=body, headers=V1)).status_code == 401
-        assert (await c.post("/api/v1/write", content=body, headers=basic("prom", "bad"))
-                ).status_code == 401
-        assert (await c.post("/api/v1/write", content=body, headers={
-            **V1, "Authorization": "Basic %%%"})).status_code == 401
-        assert (await c.post("/api/v1/write", content=body, headers=basic("prom", "pw"))
-                ).status_code == 204
+        assert (
+            await c.post("/api/v1/write", content=body, headers=basic("prom", "bad"))
+        ).status_code == 401
+        assert (
+            await c.post(
+                "/api/v1/write", content=body, headers={**V1, "Authorization": "Basic %%%"}
+            )
+        ).status_code == 401
+        assert (
+            await c.post("/api/v1/write", content=body, headers=basic("prom", "pw"))
+        ).status_code == 204
         assert (await c.get("/v1/ingest/stats")).status_code == 401
 
 
@@ -192,3 +225,19 @@ async def test_retried_request_gets_the_same_batch_ids(make_client: Client) -> N
     ids = [orjson.loads(v)["id"] for _, _, v in producer.sent]
     half = len(ids) // 2
     assert ids[:half] == ids[half:] and len(set(ids[:half])) == half
+
+
+async def test_unexpected_failure_is_500_and_counted_as_rejected(make_client: Client) -> None:
+    async with await make_client(FakeProducer(broken=True)) as c:
+        resp = await c.post("/api/v1/write", content=snappy(write_request(LABELS, TS)), headers=V1)
+        assert resp.status_code == 500
+        assert (await stats(c))["rejected_requests"] == 1
+
+
+async def test_app_shutdown_flushes_the_producer() -> None:
+    producer = FakeProducer()
+    app = FastAPI()
+    app.include_router(build_ingest_router(IngestConfig(), producer))
+    async with app.router.lifespan_context(app):
+        assert producer.flushes == 0
+    assert producer.flushes == 1

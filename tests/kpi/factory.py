@@ -69,8 +69,12 @@ class Fleet:
             for pod in range(load.pods):
                 series.extend(self._pod(track, f"{track}-{pod}", load, t_ms, n))
         last = t_ms + int((n - 1) * self.scrape_s * 1000)
-        return MetricBatch(id=derived_id(self.app, self.seed, t_ms, "batch"), occurred_at=at(last),
-                           app=self.app, series=series)
+        return MetricBatch(
+            id=derived_id(self.app, self.seed, t_ms, "batch"),
+            occurred_at=at(last),
+            app=self.app,
+            series=series,
+        )
 
     def _pod(self, track: str, pod: str, load: TrackLoad, t_ms: int, n: int) -> list[Series]:
         ts = [t_ms + int(i * self.scrape_s * 1000) for i in range(n)]
@@ -82,61 +86,123 @@ class Fleet:
         out = []
         for code, inc in (("200", reqs - errs), ("500", errs)):
             vals = [self._bump((pod, "req", code), float(x)) for x in inc]
-            out.append(Series(name="http_requests_total", labels={**lab, "code": code},
-                              timestamps_ms=ts, values=vals, **common))  # type: ignore[arg-type]
+            out.append(
+                Series(
+                    name="http_requests_total",
+                    labels={**lab, "code": code},
+                    timestamps_ms=ts,
+                    values=vals,
+                    **common,
+                )
+            )  # type: ignore[arg-type]
         lat = self.rng.lognormal(np.log(load.latency_s), 0.5, (n, int(max(per_pod, 1))))
         for le in LES:
             bound = float(le)
             inc = (lat <= bound).sum(axis=1).astype(float)
             vals = [self._bump((pod, "lat", le), float(x)) for x in inc]
-            out.append(Series(name="http_request_duration_seconds_bucket",
-                              labels={**lab, "le": le}, timestamps_ms=ts, values=vals,
-                              **common))  # type: ignore[arg-type]
-        cpu = [self._bump((pod, "cpu"), max(0.0, load.cpu * self.scrape_s *
-                                             (1 + 0.05 * self.rng.standard_normal())))
-               for _ in range(n)]
-        out.append(Series(name="process_cpu_seconds_total", labels=lab, timestamps_ms=ts,
-                          values=cpu, **common))  # type: ignore[arg-type]
+            out.append(
+                Series(
+                    name="http_request_duration_seconds_bucket",
+                    labels={**lab, "le": le},
+                    timestamps_ms=ts,
+                    values=vals,
+                    **common,
+                )
+            )  # type: ignore[arg-type]
+        cpu = [
+            self._bump(
+                (pod, "cpu"),
+                max(0.0, load.cpu * self.scrape_s * (1 + 0.05 * self.rng.standard_normal())),
+            )
+            for _ in range(n)
+        ]
+        out.append(
+            Series(
+                name="process_cpu_seconds_total", labels=lab, timestamps_ms=ts, values=cpu, **common
+            )
+        )  # type: ignore[arg-type]
         mem = list(load.memory * (1 + 0.01 * self.rng.standard_normal(n)))
-        out.append(Series(name="process_resident_memory_bytes", labels=lab, timestamps_ms=ts,
-                          values=mem, **common))  # type: ignore[arg-type]
+        out.append(
+            Series(
+                name="process_resident_memory_bytes",
+                labels=lab,
+                timestamps_ms=ts,
+                values=mem,
+                **common,
+            )
+        )  # type: ignore[arg-type]
         if load.queue is not None:
             q = list(load.queue * (1 + 0.05 * self.rng.standard_normal(n)))
-            out.append(Series(name="smartdeploy_queue_depth", labels=lab, timestamps_ms=ts,
-                              values=q, **common))  # type: ignore[arg-type]
+            out.append(
+                Series(
+                    name="smartdeploy_queue_depth", labels=lab, timestamps_ms=ts, values=q, **common
+                )
+            )  # type: ignore[arg-type]
         return out
 
 
-def lifecycle(dep: str = "d1", app: str = "web", strategy: str = "canary", t_ms: int = T0_MS,
-              version: str = "v2", previous: str = "v1") -> tuple[DeploymentRequested,
-                                                                  DeploymentStarted]:
-    req = DeploymentRequested(id=derived_id(dep, "req"), occurred_at=at(t_ms - 1000),
-                              deployment_id=dep, app=app, version=version,
-                              previous_version=previous)
-    start = DeploymentStarted(id=derived_id(dep, "start"), occurred_at=at(t_ms),
-                              deployment_id=dep, app=app, version=version,
-                              strategy=strategy)  # type: ignore[arg-type]
+def lifecycle(
+    dep: str = "d1",
+    app: str = "web",
+    strategy: str = "canary",
+    t_ms: int = T0_MS,
+    version: str = "v2",
+    previous: str = "v1",
+) -> tuple[DeploymentRequested, DeploymentStarted]:
+    req = DeploymentRequested(
+        id=derived_id(dep, "req"),
+        occurred_at=at(t_ms - 1000),
+        deployment_id=dep,
+        app=app,
+        version=version,
+        previous_version=previous,
+    )
+    start = DeploymentStarted(
+        id=derived_id(dep, "start"),
+        occurred_at=at(t_ms),
+        deployment_id=dep,
+        app=app,
+        version=version,
+        strategy=strategy,
+    )  # type: ignore[arg-type]
     return req, start
 
 
 def step(dep: str, app: str, t_ms: int, phase: str = "promoted") -> DeploymentStep:
-    return DeploymentStep(id=derived_id(dep, "step", t_ms), occurred_at=at(t_ms),
-                          deployment_id=dep, app=app, phase=phase)  # type: ignore[arg-type]
+    return DeploymentStep(
+        id=derived_id(dep, "step", t_ms),
+        occurred_at=at(t_ms),
+        deployment_id=dep,
+        app=app,
+        phase=phase,
+    )  # type: ignore[arg-type]
 
 
 def finished(dep: str, app: str, t_ms: int, outcome: str = "succeeded") -> DeploymentFinished:
-    return DeploymentFinished(id=derived_id(dep, "fin", t_ms), occurred_at=at(t_ms),
-                              deployment_id=dep, app=app, outcome=outcome)  # type: ignore[arg-type]
+    return DeploymentFinished(
+        id=derived_id(dep, "fin", t_ms),
+        occurred_at=at(t_ms),
+        deployment_id=dep,
+        app=app,
+        outcome=outcome,
+    )  # type: ignore[arg-type]
 
 
 def override(dep: str, action: str, t_ms: int, actor: str = "alice") -> Override:
-    return Override(id=derived_id(dep, action, t_ms), occurred_at=at(t_ms), deployment_id=dep,
-                    app="web", action=action, reason="operator decision",  # type: ignore[arg-type]
-                    actor=actor)
+    return Override(
+        id=derived_id(dep, action, t_ms),
+        occurred_at=at(t_ms),
+        deployment_id=dep,
+        app="web",
+        action=action,
+        reason="operator decision",  # type: ignore[arg-type]
+        actor=actor,
+    )
 
 
-def drive(guard: object, fleet: Fleet, loads: object, start_ms: int, n: int,
-          per_batch: int = 1) -> list[object]:
+def drive(
+    guard: object, fleet: Fleet, loads: object, start_ms: int, n: int, per_batch: int = 1
+) -> list[object]:
     """Feed ``n`` scrapes (``loads(i)`` → track loads, or a fixed dict) to ``guard``."""
     out: list[object] = []
     step_ms = int(fleet.scrape_s * 1000)

@@ -37,14 +37,18 @@ def canary(**kw: float) -> dict[str, TrackLoad]:
     return {**HEALTHY, "canary": TrackLoad(**kw)}  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("regression", "kpi"), [
-    ({"error_rate": 0.2}, "error_rate"),
-    ({"latency_s": 0.4}, "latency_p99"),
-    ({"cpu": 0.9}, "cpu"),
-    ({"memory": 600e6}, "memory"),
-])
-def test_sustained_regression_of_each_default_kpi_rolls_back_once(regression: dict,
-                                                                    kpi: str) -> None:
+@pytest.mark.parametrize(
+    ("regression", "kpi"),
+    [
+        ({"error_rate": 0.2}, "error_rate"),
+        ({"latency_s": 0.4}, "latency_p99"),
+        ({"cpu": 0.9}, "cpu"),
+        ({"memory": 600e6}, "memory"),
+    ],
+)
+def test_sustained_regression_of_each_default_kpi_rolls_back_once(
+    regression: dict, kpi: str
+) -> None:
     g = started_guard()
     out = drive(g, Fleet(), canary(**regression), T0_MS + 5000, 60)
     rollbacks = of_type(out, "RollbackCommand")
@@ -70,8 +74,9 @@ def test_healthy_canary_is_never_rolled_back_and_verdicts_say_healthy() -> None:
 def test_short_blip_is_degraded_but_not_rolled_back() -> None:
     pol = build_policies({"defaults": {"kpis": [{"name": "error_rate", "window": "10s"}]}})
     g = started_guard(policies=pol)
-    out = drive(g, Fleet(), lambda i: canary(error_rate=0.3) if 20 <= i < 22 else HEALTHY,
-                T0_MS + 5000, 60)
+    out = drive(
+        g, Fleet(), lambda i: canary(error_rate=0.3) if 20 <= i < 22 else HEALTHY, T0_MS + 5000, 60
+    )
     assert of_type(out, "RollbackCommand") == []
     assert "degraded" in [v.state for v in of_type(out, "Verdict")]  # type: ignore[attr-defined]
 
@@ -86,14 +91,21 @@ def test_missing_canary_data_is_inconclusive_then_error_never_rollback() -> None
 
 def test_staleness_markers_and_nan_are_ignored_not_counted_as_samples() -> None:
     g = started_guard()
-    stale = Series(name="http_requests_total", labels={"code": "500"}, deployment_id="d1",
-                   track="canary", timestamps_ms=[T0_MS + 5000 * i for i in range(1, 40)],
-                   values=[None] * 39)
+    stale = Series(
+        name="http_requests_total",
+        labels={"code": "500"},
+        deployment_id="d1",
+        track="canary",
+        timestamps_ms=[T0_MS + 5000 * i for i in range(1, 40)],
+        values=[None] * 39,
+    )
     batch = MetricBatch(id="b", occurred_at=at(T0_MS + 200_000), app="web", series=[stale])
     out = g.on_metrics(batch)
     assert of_type(out, "RollbackCommand") == []
-    assert all(v.state == "inconclusive" or v.state == "error"  # type: ignore[attr-defined]
-               for v in of_type(out, "Verdict"))
+    assert all(
+        v.state == "inconclusive" or v.state == "error"  # type: ignore[attr-defined]
+        for v in of_type(out, "Verdict")
+    )
 
 
 def test_hold_blocks_rollback_and_release_sends_it() -> None:
@@ -160,8 +172,10 @@ def test_finished_deployment_state_is_dropped() -> None:
 
 def test_series_without_deployment_id_are_routed_by_version_label() -> None:
     g = started_guard(strategy="rolling")
-    loads = {"stable": TrackLoad(version="v1", pods=3),
-             "canary": TrackLoad(version="v2", error_rate=0.3)}
+    loads = {
+        "stable": TrackLoad(version="v1", pods=3),
+        "canary": TrackLoad(version="v2", error_rate=0.3),
+    }
     out = drive(g, Fleet(deployment_id=None), loads, T0_MS + 5000, 40)
     (rb,) = of_type(out, "RollbackCommand")
     assert rb.evidence[0].track == "canary"  # type: ignore[attr-defined]
@@ -173,8 +187,13 @@ def test_learned_history_is_the_baseline_for_a_rolling_deployment() -> None:
     drive(g, before, {"stable": TrackLoad(pods=4)}, T0_MS - 600_000, 120)  # healthy history
     for ev in lifecycle(strategy="rolling"):
         g.on_deploy_event(ev)
-    out = drive(g, Fleet(deployment_id=None, seed=3), {"stable": TrackLoad(pods=4, cpu=0.9)},
-                T0_MS + 5000, 40)
+    out = drive(
+        g,
+        Fleet(deployment_id=None, seed=3),
+        {"stable": TrackLoad(pods=4, cpu=0.9)},
+        T0_MS + 5000,
+        40,
+    )
     (rb,) = of_type(out, "RollbackCommand")
     assert "cpu" in rb.reason  # type: ignore[attr-defined]
     cpu = [w for w in of_type(out, "KpiWindow") if w.kpi == "cpu"]  # type: ignore[attr-defined]
@@ -183,10 +202,24 @@ def test_learned_history_is_the_baseline_for_a_rolling_deployment() -> None:
 
 def test_custom_kpi_from_an_app_policy() -> None:
     pol = load_policies(None).model_copy()
-    pol = build_policies({"apps": {"web": {"kpis": [{"name": "queue", "kind": "custom",
-                                                      "metric": {"metric": "smartdeploy_queue.*"},
-                                                      "aggregate": "max", "max": 500,
-                                                      "for": "20s"}]}}})
+    pol = build_policies(
+        {
+            "apps": {
+                "web": {
+                    "kpis": [
+                        {
+                            "name": "queue",
+                            "kind": "custom",
+                            "metric": {"metric": "smartdeploy_queue.*"},
+                            "aggregate": "max",
+                            "max": 500,
+                            "for": "20s",
+                        }
+                    ]
+                }
+            }
+        }
+    )
     g = started_guard(policies=pol)
     out = drive(g, Fleet(), canary(queue=900.0), T0_MS + 5000, 30)
     (rb,) = of_type(out, "RollbackCommand")

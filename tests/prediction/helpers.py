@@ -15,8 +15,13 @@ def request(
     """The ``n``-th request of a stream, ten minutes apart unless ``minutes`` is given."""
     at = T0 + timedelta(minutes=10 * n if minutes is None else minutes)
     return DeploymentRequested(
-        id=f"req-{app}-{n}", occurred_at=at, deployment_id=f"{app}-{n}", app=app,
-        environment=env, version=f"v{n}", change=Change(src_churn=churn, files_changed=2),
+        id=f"req-{app}-{n}",
+        occurred_at=at,
+        deployment_id=f"{app}-{n}",
+        app=app,
+        environment=env,
+        version=f"v{n}",
+        change=Change(src_churn=churn, files_changed=2),
         labels={"trigger": "push"},
     )
 
@@ -24,8 +29,11 @@ def request(
 def finished(req: DeploymentRequested, failed: bool, after_s: float = 60.0) -> DeploymentFinished:
     """The outcome of ``req``, ``after_s`` seconds after it was requested."""
     return DeploymentFinished(
-        id=f"fin-{req.deployment_id}", occurred_at=req.occurred_at + timedelta(seconds=after_s),
-        deployment_id=req.deployment_id, app=req.app, environment=req.environment,
+        id=f"fin-{req.deployment_id}",
+        occurred_at=req.occurred_at + timedelta(seconds=after_s),
+        deployment_id=req.deployment_id,
+        app=req.app,
+        environment=req.environment,
         outcome="failed" if failed else "succeeded",
     )
 

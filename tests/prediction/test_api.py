@@ -64,7 +64,9 @@ def test_predict_without_event_time_uses_the_time_of_the_call(client: TestClient
     ("field", "value"),
     [("risk_tolerance", 3.0), ("app", ""), ("deployment_id", None), ("change", {"src_churn": -1})],
 )
-def test_invalid_body_is_422_naming_the_field(client: TestClient, field: str, value: object) -> None:
+def test_invalid_body_is_422_naming_the_field(
+    client: TestClient, field: str, value: object
+) -> None:
     body = _body()
     body[field] = value
     r = client.post("/v1/predict", json=body)

@@ -14,8 +14,11 @@ from tests.prediction.helpers import finished, request
 # (kind, deployment index, app index, churn, failed): kind 0 = request, 1 = outcome
 steps = st.lists(
     st.tuples(
-        st.integers(0, 1), st.integers(0, 15), st.integers(0, 2),
-        st.integers(0, 10**7), st.booleans(),
+        st.integers(0, 1),
+        st.integers(0, 15),
+        st.integers(0, 2),
+        st.integers(0, 10**7),
+        st.booleans(),
     ),
     max_size=80,
 )

@@ -42,16 +42,21 @@ class CountingPredictor:
         self.predicted[req.deployment_id] += 1
         p = self.failures / max(sum(self.learned.values()), 1)
         return Prediction(
-            id=derived_id(req.id, "prediction"), occurred_at=req.occurred_at,
-            deployment_id=req.deployment_id, app=req.app, request_id=req.id,
-            p_failure=p, alarm=int(p > 0.5),
+            id=derived_id(req.id, "prediction"),
+            occurred_at=req.occurred_at,
+            deployment_id=req.deployment_id,
+            app=req.app,
+            request_id=req.id,
+            p_failure=p,
+            alarm=int(p > 0.5),
         )
 
     def learn(self, fin: DeploymentFinished) -> ModelMetrics | None:
         self.learned[fin.deployment_id] += 1
         self.failures += fin.outcome != "succeeded"
         return ModelMetrics(
-            id=derived_id(fin.id, "metrics"), occurred_at=fin.occurred_at,
+            id=derived_id(fin.id, "metrics"),
+            occurred_at=fin.occurred_at,
             n=sum(self.learned.values()),
         )
 
@@ -62,9 +67,13 @@ class FixedStrategist:
 
     def recommend(self, req: DeploymentRequested, prediction: Prediction) -> StrategyDecision:
         return StrategyDecision(
-            id=derived_id(req.id, "decision"), occurred_at=req.occurred_at,
-            deployment_id=req.deployment_id, app=req.app, request_id=req.id,
-            strategy="canary", p_failure=prediction.p_failure,
+            id=derived_id(req.id, "decision"),
+            occurred_at=req.occurred_at,
+            deployment_id=req.deployment_id,
+            app=req.app,
+            request_id=req.id,
+            strategy="canary",
+            p_failure=prediction.p_failure,
         )
 
     def observe(self, event: DeployLifecycle) -> None:
@@ -108,3 +117,23 @@ def digest(pipeline: Pipeline) -> dict[str, Any]:
 
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class RecordingGuard(QuietGuard):
+    """Remembers the event time of every input it saw, in the order it saw them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[datetime, str]] = []
+
+    def on_deploy_event(self, event: DeployLifecycle) -> list[BaseModel]:
+        self.seen.append((event.occurred_at, event.type))
+        return super().on_deploy_event(event)
+
+    def on_metrics(self, batch: MetricBatch) -> list[BaseModel]:
+        self.seen.append((batch.occurred_at, batch.type))
+        return []
+
+
+def recording_pipeline() -> Pipeline:
+    return Pipeline(CountingPredictor(), FixedStrategist(), RecordingGuard())

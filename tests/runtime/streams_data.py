@@ -19,11 +19,28 @@ def lifecycle(n: int, tag: str) -> list[tuple[str, BaseModel]]:
         app = APPS[i % len(APPS)]
         dep = f"{tag}-{i}"
         at = T0 + timedelta(minutes=i)
-        out.append((app, DeploymentRequested(
-            id=f"{dep}-req", occurred_at=at, deployment_id=dep, app=app, version=f"1.{i}",
-        )))
-        out.append((app, DeploymentFinished(
-            id=f"{dep}-fin", occurred_at=at + timedelta(seconds=30), deployment_id=dep,
-            app=app, outcome="failed" if i % 4 == 0 else "succeeded",
-        )))
+        out.append(
+            (
+                app,
+                DeploymentRequested(
+                    id=f"{dep}-req",
+                    occurred_at=at,
+                    deployment_id=dep,
+                    app=app,
+                    version=f"1.{i}",
+                ),
+            )
+        )
+        out.append(
+            (
+                app,
+                DeploymentFinished(
+                    id=f"{dep}-fin",
+                    occurred_at=at + timedelta(seconds=30),
+                    deployment_id=dep,
+                    app=app,
+                    outcome="failed" if i % 4 == 0 else "succeeded",
+                ),
+            )
+        )
     return out

@@ -7,12 +7,14 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer
 
-from smartdeploy.broker import EmbeddedBroker, broker_ready
+from smartdeploy.broker import EmbeddedBroker, broker_ready, with_embedded_broker
 from smartdeploy.kafka_io import KafkaPublisher, ensure_topics
+from smartdeploy.settings import Settings
 from tests.runtime.kafka_helpers import SESSION_TIMEOUT_MS, read_topic, unique
 
 pytestmark = pytest.mark.integration
@@ -60,8 +62,12 @@ def test_publish_keys_records_by_app_and_writes_json(kafka_bootstrap: str) -> No
     topic = unique("pub")
     ensure_topics(kafka_bootstrap, [topic])
     record = Override(
-        occurred_at="2026-01-01T00:00:00Z", deployment_id="d1", app="web",
-        action="hold", reason="investigating", actor="alice",
+        occurred_at="2026-01-01T00:00:00Z",
+        deployment_id="d1",
+        app="web",
+        action="hold",
+        reason="investigating",
+        actor="alice",
     )
     KafkaPublisher(kafka_bootstrap).publish(topic, "web", record)
     (msg,) = read_topic(kafka_bootstrap, topic, 1)
@@ -104,3 +110,15 @@ def test_broker_dies_with_a_killed_parent() -> None:
             alive = False
         time.sleep(0.1)
     assert not alive
+
+
+def test_up_starts_an_embedded_broker_only_without_configured_kafka(tmp_path: Path) -> None:
+    configured = Settings(kafka_bootstrap="10.0.0.1:9092", data_dir=tmp_path)
+    assert with_embedded_broker(configured) == (None, configured)
+    broker, settings = with_embedded_broker(Settings(data_dir=tmp_path))
+    assert broker is not None
+    try:
+        assert settings.kafka_bootstrap == broker.bootstrap
+        assert broker_ready(broker.bootstrap)
+    finally:
+        broker.stop()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel
 
 from schemas import topics as t
 from streams.checkpoint import Checkpoint
@@ -18,9 +20,9 @@ from tests.runtime.streams_data import lifecycle
 TOPIC = t.DEPLOY_EVENTS
 
 
-def _msgs(events: list[tuple[str, object]], topic: str = TOPIC) -> list[InputMessage]:
+def _msgs(events: Sequence[tuple[str, BaseModel]], topic: str = TOPIC) -> list[InputMessage]:
     return [
-        InputMessage(topic, 0, i, key.encode(), ev.model_dump_json().encode(), 1000 * i)  # type: ignore[attr-defined]
+        InputMessage(topic, 0, i, key.encode(), ev.model_dump_json().encode(), 1000 * i)
         for i, (key, ev) in enumerate(events)
     ]
 
@@ -42,8 +44,12 @@ def test_not_json_is_dead_lettered_with_the_original_payload() -> None:
 
 
 def test_schema_invalid_event_is_dead_lettered_naming_the_missing_field() -> None:
-    doc = {"type": "deployment.requested", "occurred_at": "2026-01-01T00:00:00Z",
-           "deployment_id": "d1", "version": "1"}
+    doc = {
+        "type": "deployment.requested",
+        "occurred_at": "2026-01-01T00:00:00Z",
+        "deployment_id": "d1",
+        "version": "1",
+    }
     letter = _letter(Processor(fake_pipeline()), _raw(0, json.dumps(doc).encode()))
     assert "deployment.requested.app" in str(letter["error"])
 
@@ -77,7 +83,8 @@ def test_outputs_go_to_prefixed_topics_keyed_by_app() -> None:
     (req, _fin) = _msgs(lifecycle(1, "p"), "dev." + TOPIC)
     outs = proc.process(req)
     assert [(o.topic, o.key) for o in outs] == [
-        ("dev." + t.PREDICTIONS, b"web"), ("dev." + t.DECISIONS, b"web")
+        ("dev." + t.PREDICTIONS, b"web"),
+        ("dev." + t.DECISIONS, b"web"),
     ]
 
 
@@ -120,7 +127,7 @@ def test_every_label_is_learned_once_whatever_the_crashes(
     proc = Processor(fake_pipeline(), checkpoint_every=every)
     cursor = 0
     for crash_after, rewind in crashes:
-        for m in msgs[cursor: cursor + crash_after]:
+        for m in msgs[cursor : cursor + crash_after]:
             proc.process(m)
             if proc.checkpoint_due():
                 stored = Checkpoint.from_bytes(proc.checkpoint().to_bytes())

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from schemas import DeploymentRequested
 from schemas import topics as t
 from streams.app import build_worker
 from tests.runtime.fakes import EXPLODING, digest, fake_pipeline
@@ -22,18 +23,26 @@ async def test_poison_messages_are_dead_lettered_and_later_events_still_processe
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     s = worker_settings(kafka_bootstrap, tmp_path)
-    missing_app = {"type": "deployment.requested", "occurred_at": "2026-01-01T00:00:00Z",
-                   "deployment_id": "bad-1", "version": "1.0"}
+    missing_app = {
+        "type": "deployment.requested",
+        "occurred_at": "2026-01-01T00:00:00Z",
+        "deployment_id": "bad-1",
+        "version": "1.0",
+    }
     req, fin = (ev for _key, ev in lifecycle(1, "good"))
+    assert isinstance(req, DeploymentRequested)
     boom = req.model_copy(update={"deployment_id": EXPLODING, "id": "boom"})
-    publish(s, [  # one key = one partition, so the valid events come strictly after
-        ("web", b"this is not json"),
-        ("web", json.dumps(missing_app).encode()),
-        ("web", b'{"type": "deployment.teleported"}'),
-        ("web", boom),
-        ("web", req),
-        ("web", fin),
-    ])
+    publish(
+        s,
+        [  # one key = one partition, so the valid events come strictly after
+            ("web", b"this is not json"),
+            ("web", json.dumps(missing_app).encode()),
+            ("web", b'{"type": "deployment.teleported"}'),
+            ("web", boom),
+            ("web", req),
+            ("web", fin),
+        ],
+    )
     handle = build_worker(s, fake_pipeline)
     await handle.start()
     try:
@@ -42,8 +51,10 @@ async def test_poison_messages_are_dead_lettered_and_later_events_still_processe
     finally:
         await handle.stop()
     prefix = s.kafka_topic_prefix
-    letters = [json.loads(m.value() or b"") for m in await asyncio.to_thread(
-        read_topic, kafka_bootstrap, prefix + t.DLQ, 4)]
+    letters = [
+        json.loads(m.value() or b"")
+        for m in await asyncio.to_thread(read_topic, kafka_bootstrap, prefix + t.DLQ, 4)
+    ]
     by_offset = {d["offset"]: d for d in letters}
     assert sorted(by_offset) == [0, 1, 2, 3]
     assert "JSONDecodeError" in by_offset[0]["error"]

@@ -8,9 +8,11 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from schemas import topics as t
 from smartdeploy.settings import Settings
@@ -30,23 +32,28 @@ EVERY = 7
 
 def _spawn(s: Settings) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTDEPLOY_")}
-    env.update({
-        "PYTHONPATH": str(ROOT),
-        "SMARTDEPLOY_KAFKA_BOOTSTRAP": s.kafka_bootstrap or "",
-        "SMARTDEPLOY_KAFKA_TOPIC_PREFIX": s.kafka_topic_prefix,
-        "SMARTDEPLOY_DATA_DIR": str(s.data_dir),
-        "SMARTDEPLOY_MODEL_CHECKPOINT_EVERY": str(s.model_checkpoint_every),
-        "SMARTDEPLOY_KAFKA_SESSION_TIMEOUT_MS": str(s.kafka_session_timeout_ms),
-        "SMARTDEPLOY_KAFKA_PARTITIONS": str(s.kafka_partitions),
-    })
+    env.update(
+        {
+            "PYTHONPATH": str(ROOT),
+            "SMARTDEPLOY_KAFKA_BOOTSTRAP": s.kafka_bootstrap or "",
+            "SMARTDEPLOY_KAFKA_TOPIC_PREFIX": s.kafka_topic_prefix,
+            "SMARTDEPLOY_DATA_DIR": str(s.data_dir),
+            "SMARTDEPLOY_MODEL_CHECKPOINT_EVERY": str(s.model_checkpoint_every),
+            "SMARTDEPLOY_KAFKA_SESSION_TIMEOUT_MS": str(s.kafka_session_timeout_ms),
+            "SMARTDEPLOY_KAFKA_PARTITIONS": str(s.kafka_partitions),
+        }
+    )
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.runtime.worker_main"], cwd=ROOT, env=env,
+        [sys.executable, "-m", "tests.runtime.worker_main"],
+        cwd=ROOT,
+        env=env,
         start_new_session=True,
     )
 
 
 def _store(s: Settings) -> CheckpointStore:
-    return CheckpointStore(s.data_dir / "checkpoints" / f"{s.kafka_topic_prefix}smartdeploy-streams.ckpt")
+    name = f"{s.kafka_topic_prefix}smartdeploy-streams.ckpt"
+    return CheckpointStore(s.data_dir / "checkpoints" / name)
 
 
 def _output_ids(bootstrap: str, topic: str) -> list[str]:
@@ -62,12 +69,12 @@ async def _outputs(bootstrap: str, s: Settings) -> list[str]:
     return ids
 
 
-def _reference(events: list[tuple[str, object]]) -> tuple[Pipeline, set[str]]:
+def _reference(events: Sequence[tuple[str, BaseModel]]) -> tuple[Pipeline, set[str]]:
     """The uninterrupted run: the same processor over the same inputs, no broker."""
     proc = Processor(fake_pipeline())
     ids: set[str] = set()
     for i, (key, ev) in enumerate(events):
-        value = ev.model_dump_json().encode()  # type: ignore[attr-defined]
+        value = ev.model_dump_json().encode()
         msg = InputMessage(t.DEPLOY_EVENTS, 0, i, key.encode(), value)
         ids |= {json.loads(p.value)["id"] for p in proc.process(msg)}
     return proc.pipeline, ids
@@ -85,6 +92,7 @@ async def test_sigkill_between_checkpoints_then_restart_learns_each_label_once(
 
     worker = _spawn(s)
     try:
+
         async def first_done() -> bool:
             return set(await _outputs(kafka_bootstrap, s)) >= first_ids
 
@@ -100,6 +108,7 @@ async def test_sigkill_between_checkpoints_then_restart_learns_each_label_once(
     publish(s, events[first_part:])
     worker = _spawn(s)
     try:
+
         async def all_done() -> bool:
             return set(await _outputs(kafka_bootstrap, s)) >= reference_ids
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from schemas import topics as t
-from smartdeploy.kafka_io import KafkaPublisher
+from smartdeploy.kafka_io import KafkaPublisher, ensure_topics
 from smartdeploy.settings import Settings
 from tests.runtime.kafka_helpers import SESSION_TIMEOUT_MS
 
@@ -28,10 +28,16 @@ def worker_settings(bootstrap: str, data_dir: Path, every: int = 500) -> Setting
     )
 
 
-def publish(settings: Settings, items: Iterable[tuple[str, BaseModel | bytes]]) -> None:
-    """Put (key, event-or-raw-bytes) on the prefixed deploy.events topic, in order."""
+def publish(
+    settings: Settings,
+    items: Iterable[tuple[str, BaseModel | bytes]],
+    topic: str = t.DEPLOY_EVENTS,
+) -> None:
+    """Put (key, record-or-raw-bytes) on a prefixed input topic, in order."""
+    prefixed = [settings.kafka_topic_prefix + name for name in t.ALL_TOPICS]
+    ensure_topics(settings, prefixed, settings.kafka_partitions)
     pub = KafkaPublisher(settings)
-    topic = settings.kafka_topic_prefix + t.DEPLOY_EVENTS
+    topic = settings.kafka_topic_prefix + topic
     for key, item in items:
         value = item if isinstance(item, bytes) else item.model_dump_json().encode()
         pub.produce(topic, key, value)

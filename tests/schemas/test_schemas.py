@@ -113,8 +113,12 @@ def test_cdevent_upgraded_maps_to_requested() -> None:
 
 def test_cdevent_rolledback_maps_to_finished_rolled_back() -> None:
     doc = {
-        "context": {"id": "e9", "type": "dev.cdevents.service.rolledback.0.3.0",
-                    "timestamp": "2026-11-22T10:05:00Z", "source": "argo"},
+        "context": {
+            "id": "e9",
+            "type": "dev.cdevents.service.rolledback.0.3.0",
+            "timestamp": "2026-11-22T10:05:00Z",
+            "source": "argo",
+        },
         "subject": {"id": "checkout", "content": {"environment": {"id": "prod"}}},
         "customData": {"deployment_id": "checkout-42"},
     }
@@ -124,18 +128,27 @@ def test_cdevent_rolledback_maps_to_finished_rolled_back() -> None:
 
 
 def test_cdevent_without_subject_id_is_rejected_naming_it() -> None:
-    doc = {"context": {"id": "e1", "type": "dev.cdevents.service.deployed.0.3.0",
-                       "timestamp": "2026-11-22T10:00:00Z"}, "subject": {"content": {}}}
+    doc = {
+        "context": {
+            "id": "e1",
+            "type": "dev.cdevents.service.deployed.0.3.0",
+            "timestamp": "2026-11-22T10:00:00Z",
+        },
+        "subject": {"content": {}},
+    }
     with pytest.raises(ValueError, match="subject.id"):
         parse_deploy_event(doc)
 
 
 def test_metric_batch_rejects_ragged_series() -> None:
     with pytest.raises(ValidationError, match="same length"):
-        MetricBatch.model_validate({
-            "occurred_at": "2026-11-22T10:00:00Z", "app": "a",
-            "series": [{"name": "up", "timestamps_ms": [1, 2], "values": [1.0]}],
-        })
+        MetricBatch.model_validate(
+            {
+                "occurred_at": "2026-11-22T10:00:00Z",
+                "app": "a",
+                "series": [{"name": "up", "timestamps_ms": [1, 2], "values": [1.0]}],
+            }
+        )
 
 
 @given(
@@ -143,7 +156,9 @@ def test_metric_batch_rejects_ragged_series() -> None:
     files=st.integers(min_value=0, max_value=10**6),
     labels=st.dictionaries(st.text(min_size=1, max_size=8), st.text(max_size=8), max_size=4),
 )
-def test_round_trip_through_json_is_lossless(risk: float, files: int, labels: dict[str, str]) -> None:
+def test_round_trip_through_json_is_lossless(
+    risk: float, files: int, labels: dict[str, str]
+) -> None:
     ev = DeploymentRequested.model_validate(
         {**REQ, "risk_tolerance": risk, "labels": labels, "change": {"files_changed": files}}
     )

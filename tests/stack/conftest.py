@@ -45,16 +45,23 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     data = tmp_path_factory.mktemp("stack")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTDEPLOY_")}
-    env.update({
-        "SMARTDEPLOY_DATA_DIR": str(data / "var"),
-        "SMARTDEPLOY_API_PORT": str(port),
-        "SMARTDEPLOY_KAFKA_SESSION_TIMEOUT_MS": "6000",
-        "SMARTDEPLOY_KAFKA_PARTITIONS": "2",
-    })
+    env.update(
+        {
+            "SMARTDEPLOY_DATA_DIR": str(data / "var"),
+            "SMARTDEPLOY_API_PORT": str(port),
+            "SMARTDEPLOY_KAFKA_SESSION_TIMEOUT_MS": "6000",
+            "SMARTDEPLOY_KAFKA_PARTITIONS": "2",
+        }
+    )
     log = data / "up.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "smartdeploy.cli", "up"], cwd=data,
-                                env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "smartdeploy.cli", "up"],
+            cwd=data,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     api = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(api, proc, log, 180)

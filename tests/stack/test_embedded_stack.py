@@ -36,9 +36,15 @@ def _publish(bootstrap: str, items: list[tuple[str, str, bytes]]) -> None:
 
 
 def _collect(bootstrap: str, topics: list[str], want, timeout_s: float) -> list[dict]:  # type: ignore[no-untyped-def]
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"test-{time.time_ns()}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False,
-                         "session.timeout.ms": 6000})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"test-{time.time_ns()}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "session.timeout.ms": 6000,
+        }
+    )
     consumer.subscribe(topics)
     seen: list[dict] = []
     deadline = time.monotonic() + timeout_s
@@ -63,15 +69,27 @@ def _have_all_stages(seen: list[dict]) -> bool:
 def test_events_yield_prediction_decision_rollback_and_action(stack: RunningStack) -> None:
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
     stream = recorded_stream(start, seed=11, minutes=40)
-    _publish(stack.bootstrap, [
-        (t.METRICS if e.type == "metrics.batch" else t.DEPLOY_EVENTS,  # type: ignore[attr-defined]
-         e.app, e.model_dump_json().encode())  # type: ignore[attr-defined]
-        for e in stream
-    ])
-    seen = _collect(stack.bootstrap, [t.PREDICTIONS, t.DECISIONS, t.ROLLBACKS, t.ACTIONS],
-                    _have_all_stages, 240)
-    assert _have_all_stages(seen), sorted({(d.get("deployment_id"), d["_topic"]) for d in seen
-                                          if d.get("deployment_id") in BAD})
+    # Paced like a live stream (a scrape interval's events at a time): deploy events and
+    # metrics travel on different topics, so only their rough order is guaranteed.
+    producer = Producer({"bootstrap.servers": stack.bootstrap, "linger.ms": 2})
+    last = None
+    for e in stream:
+        when = e.occurred_at  # type: ignore[attr-defined]
+        if last is not None and when != last:
+            producer.flush(10)
+            time.sleep(0.03)
+        last = when
+        kind = e.type  # type: ignore[attr-defined]
+        topic = t.METRICS if kind == "metrics.batch" else t.DEPLOY_EVENTS
+        key = e.app.encode()  # type: ignore[attr-defined]
+        producer.produce(topic, key=key, value=e.model_dump_json().encode())
+    assert producer.flush(30) == 0
+    seen = _collect(
+        stack.bootstrap, [t.PREDICTIONS, t.DECISIONS, t.ROLLBACKS, t.ACTIONS], _have_all_stages, 240
+    )
+    assert _have_all_stages(seen), sorted(
+        {(d.get("deployment_id"), d["_topic"]) for d in seen if d.get("deployment_id") in BAD}
+    )
     rolled = {d["deployment_id"] for d in seen if d["_topic"] == t.ROLLBACKS}
     assert not rolled & {"catalog-2.3.0", "search-5.0.1", "frontend-9.4.0"}
     actions = [d for d in seen if d["_topic"] == t.ACTIONS and d["deployment_id"] in BAD]
@@ -87,25 +105,41 @@ def test_events_yield_prediction_decision_rollback_and_action(stack: RunningStac
             if {"prediction", "strategy.decision", "rollback.command", "action.result"} <= kinds:
                 break
         time.sleep(1)
-    assert {"deployment.requested", "prediction", "strategy.decision", "rollback.command",
-            "action.result"} <= kinds
-    page = httpx.get(f"{stack.api}/v1/deployments", params={"outcome": "rolled_back"},
-                     timeout=10).json()
+    assert {
+        "deployment.requested",
+        "prediction",
+        "strategy.decision",
+        "rollback.command",
+        "action.result",
+    } <= kinds
+    page = httpx.get(
+        f"{stack.api}/v1/deployments", params={"outcome": "rolled_back"}, timeout=10
+    ).json()
     assert set(BAD) <= {i["deployment_id"] for i in page["items"]}
     assert "next" in page
 
 
 def test_poison_messages_go_to_the_dlq_and_the_worker_keeps_going(stack: RunningStack) -> None:
     now = datetime.now(UTC)
-    good = DeploymentRequested(occurred_at=now, deployment_id="after-poison-1", app="ledger",
-                               version="2.0.0")
-    invalid = {"type": "deployment.requested", "occurred_at": now.isoformat(),
-               "deployment_id": "bad-1", "app": "ledger", "version": "1", "risk_tolerance": 7}
-    _publish(stack.bootstrap, [
-        (t.DEPLOY_EVENTS, "ledger", b"\x00not json at all"),
-        (t.DEPLOY_EVENTS, "ledger", json.dumps(invalid).encode()),
-        (t.DEPLOY_EVENTS, "ledger", good.model_dump_json().encode()),
-    ])
+    good = DeploymentRequested(
+        occurred_at=now, deployment_id="after-poison-1", app="ledger", version="2.0.0"
+    )
+    invalid = {
+        "type": "deployment.requested",
+        "occurred_at": now.isoformat(),
+        "deployment_id": "bad-1",
+        "app": "ledger",
+        "version": "1",
+        "risk_tolerance": 7,
+    }
+    _publish(
+        stack.bootstrap,
+        [
+            (t.DEPLOY_EVENTS, "ledger", b"\x00not json at all"),
+            (t.DEPLOY_EVENTS, "ledger", json.dumps(invalid).encode()),
+            (t.DEPLOY_EVENTS, "ledger", good.model_dump_json().encode()),
+        ],
+    )
 
     def done(seen: list[dict]) -> bool:
         dead = [d for d in seen if d["_topic"] == t.DLQ]
@@ -135,8 +169,9 @@ def _pids_with(text: str) -> list[int]:
 
 
 def _children(pid: int) -> list[int]:
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True,
-                         text=True, check=False).stdout
+    out = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True, check=False
+    ).stdout
     return [int(x) for x in out.split()]
 
 
@@ -157,8 +192,9 @@ def test_sigterm_stops_everything_broker_included(stack: RunningStack) -> None:
         "print(json.dumps({t: c.query(f'SELECT count() FROM {t}').result_rows[0][0] "
         "for t in ('predictions','decisions','rollbacks','actions')}))"
     )
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120, check=False)
+    res = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
     assert res.returncode == 0, res.stderr
     counts = json.loads(res.stdout.strip().splitlines()[-1])
     assert all(counts[k] >= 2 for k in ("rollbacks", "actions")), counts

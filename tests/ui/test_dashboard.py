@@ -24,8 +24,14 @@ from tests.api.fakes import FakeHistory, FakePublisher, MemoryPolicyStore
 from tests.ui.server import serve
 
 CHROMIUM = os.environ.get("SMARTDEPLOY_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 
 pytestmark = pytest.mark.integration
@@ -35,25 +41,39 @@ def _stack() -> tuple[ApiDeps, FakeHistory, InMemoryLiveFeed]:
     history = FakeHistory()
     live = InMemoryLiveFeed()
     for i in range(3):
-        for rec in full_deployment(f"old-{i}", ["search", "billing", "auth"][i],
-                                   T0 - timedelta(hours=3 - i)):
+        for rec in full_deployment(
+            f"old-{i}", ["search", "billing", "auth"][i], T0 - timedelta(hours=3 - i)
+        ):
             history.add(rec)
-    for rec in requested("demo-1", "checkout", T0) + progress("demo-1", "checkout",
-                                                                T0 + timedelta(seconds=20),
-                                                                1, 20.0, 0.011):
+    for rec in requested("demo-1", "checkout", T0) + progress(
+        "demo-1", "checkout", T0 + timedelta(seconds=20), 1, 20.0, 0.011
+    ):
         history.add(rec)
-    deps = ApiDeps(reader=history, publisher=FakePublisher(history, live), live=live,
-                   policies=MemoryPolicyStore("apps:\n  checkout:\n    kpis:\n"
-                                              "      - {name: error_rate, max: 0.02}\n"),
-                   auth=AuthConfig(tokens={"op-token": "operator:olga"}))
+    deps = ApiDeps(
+        reader=history,
+        publisher=FakePublisher(history, live),
+        live=live,
+        policies=MemoryPolicyStore(
+            "apps:\n  checkout:\n    kpis:\n      - {name: error_rate, max: 0.02}\n"
+        ),
+        auth=AuthConfig(tokens={"op-token": "operator:olga"}),
+    )
     return deps, history, live
 
 
-def _emit(history: FakeHistory, live: InMemoryLiveFeed, step: int, weight: float,
-          value: float) -> None:
+def _emit(
+    history: FakeHistory, live: InMemoryLiveFeed, step: int, weight: float, value: float
+) -> None:
     """What the pipeline would do: store the records and push them onto the live feed."""
-    for rec in progress("demo-1", "checkout", T0 + timedelta(seconds=20 * step), step, weight,
-                        value, breach=value > 0.05):
+    for rec in progress(
+        "demo-1",
+        "checkout",
+        T0 + timedelta(seconds=20 * step),
+        step,
+        weight,
+        value,
+        breach=value > 0.05,
+    ):
         history.add(rec)
         live.publish(rec.model_dump(mode="json"))
 
@@ -116,5 +136,10 @@ def test_watch_live_hold_and_audit() -> None:
         browser.close()
     assert errors == []
     assert sorted(p.name for p in shots.iterdir()) == [
-        "1-live.png", "2-detail.png", "3-hold-dialog.png", "4-audit.png", "5-policies.png",
-        "6-history.png"]
+        "1-live.png",
+        "2-detail.png",
+        "3-hold-dialog.png",
+        "4-audit.png",
+        "5-policies.png",
+        "6-history.png",
+    ]

@@ -1,0 +1,231 @@
+/* Mapper state, metric-name verdict cache, per-app buckets, and series -> JSON (see _fastdecode.c). */
+#ifndef SMARTDEPLOY_FD_MAP_H
+#define SMARTDEPLOY_FD_MAP_H
+
+#include "_fd_json.h"
+
+/* ---------- the Mapper type: configuration + metric-name verdict cache ---------- */
+typedef struct { uint64_t h; char *s; size_t n; int allowed; } NameEnt;
+
+typedef struct {
+    PyObject_HEAD
+    Str lab[4];               /* app, version, track, deployment_id (owned copies) */
+    PyObject *allow;          /* callable(str) -> bool, asked once per new metric name */
+    NameEnt *tab; size_t tcap, tcount, tmax;
+    size_t max_chunk;
+    pthread_mutex_t mu;       /* one encode at a time per Mapper (the name cache is shared) */
+    int mu_ready;
+} Mapper;
+
+enum { L_APP, L_VERSION, L_TRACK, L_DEP };
+
+/* Per-name verdict from the cache; on a miss, take the GIL back and ask Python. */
+static int name_allowed(Mapper *m, PyThreadState **save, Str name) {
+    uint64_t h = str_hash(name);
+    size_t mask = m->tcap - 1, i = (size_t)h & mask;
+    while (m->tab[i].h) {
+        if (m->tab[i].h == h && m->tab[i].n == name.n && memcmp(m->tab[i].s, name.p, name.n) == 0)
+            return m->tab[i].allowed;
+        i = (i + 1) & mask;
+    }
+    PyEval_RestoreThread(*save);
+    int ok = -1;
+    PyObject *u = PyUnicode_DecodeUTF8((const char *)name.p, (Py_ssize_t)name.n, "strict");
+    if (u) {
+        PyObject *r = PyObject_CallOneArg(m->allow, u);
+        Py_DECREF(u);
+        if (r) { ok = PyObject_IsTrue(r); Py_DECREF(r); }
+    }
+    *save = PyEval_SaveThread();
+    if (ok < 0) return -1;    /* the Python error stays set in this thread's state */
+    if (m->tcount < m->tmax) {   /* bounded: a flood of unique names cannot grow memory */
+        char *copy = malloc(name.n ? name.n : 1);
+        if (!copy) { NOMEM(); return -1; }
+        memcpy(copy, name.p, name.n);
+        m->tab[i].h = h; m->tab[i].s = copy; m->tab[i].n = name.n; m->tab[i].allowed = ok;
+        m->tcount++;
+    }
+    return ok;
+}
+
+/* ---------- per-call state ---------- */
+typedef struct {
+    Str app; uint64_t h;
+    Buf json;                 /* "{series},{series}," ... chunks separated by cuts */
+    size_t chunk_start;       /* offset where the current chunk began */
+    size_t nch, capch;
+    size_t *cut;              /* end offset of each finished chunk */
+    int64_t *samples, *maxts; /* per chunk */
+    int64_t cur_samples, cur_maxts;
+} Bucket;
+
+typedef struct {
+    Mapper *m;
+    Bucket *b; size_t nb, capb;
+    size_t *slot; size_t scap;            /* hash: index+1 into b, 0 = empty */
+    Str *ln, *lv; size_t lcap;            /* label scratch of one series */
+    int64_t *ts; double *vs; size_t vcap; /* sample scratch of one series */
+    int64_t kept, dropped, hist;
+    const char *err;
+    PyThreadState **save;                 /* to take the GIL back for a cache miss */
+    Str last_name; int last_ok;           /* neighbouring series mostly share name and app */
+    Str last_app; size_t last_bucket;     /* index + 1 into b, 0 = none */
+} Call;
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap) return 0;
+    size_t nc = *cap ? *cap * 2 : 64;
+    while (nc < need) nc *= 2;
+    void *np = realloc(*p, nc * elem);
+    if (!np) { NOMEM(); return -1; }
+    *p = np; *cap = nc;
+    return 0;
+}
+
+static void call_free(Call *c) {
+    for (size_t i = 0; i < c->nb; i++) {
+        free(c->b[i].json.p); free(c->b[i].cut);
+        free(c->b[i].samples); free(c->b[i].maxts);
+    }
+    free(c->b); free(c->slot); free(c->ln); free(c->lv);
+    free(c->ts); free(c->vs);
+}
+
+static int bucket_close_chunk(Bucket *k) {
+    size_t need = k->nch + 1;
+    if (need > k->capch) {
+        size_t nc = k->capch ? k->capch * 2 : 4;
+        size_t *cut = realloc(k->cut, nc * sizeof(size_t));
+        if (!cut) { NOMEM(); return -1; }
+        k->cut = cut;
+        int64_t *s = realloc(k->samples, nc * sizeof(int64_t));
+        if (!s) { NOMEM(); return -1; }
+        k->samples = s;
+        int64_t *t = realloc(k->maxts, nc * sizeof(int64_t));
+        if (!t) { NOMEM(); return -1; }
+        k->maxts = t; k->capch = nc;
+    }
+    k->cut[k->nch] = k->json.len; k->samples[k->nch] = k->cur_samples;
+    k->maxts[k->nch] = k->cur_maxts; k->nch++;
+    k->chunk_start = k->json.len; k->cur_samples = 0; k->cur_maxts = INT64_MIN;
+    return 0;
+}
+
+static Bucket *get_bucket(Call *c, Str app) {
+    uint64_t h = str_hash(app);
+    if (c->nb * 2 >= c->scap) {                  /* rehash at load 1/2 */
+        size_t nc = c->scap ? c->scap * 2 : 64;
+        size_t *ns = calloc(nc, sizeof(size_t));
+        if (!ns) { NOMEM(); return NULL; }
+        for (size_t i = 0; i < c->nb; i++) {
+            size_t j = (size_t)c->b[i].h & (nc - 1);
+            while (ns[j]) j = (j + 1) & (nc - 1);
+            ns[j] = i + 1;
+        }
+        free(c->slot); c->slot = ns; c->scap = nc;
+    }
+    size_t j = (size_t)h & (c->scap - 1);
+    while (c->slot[j]) {
+        Bucket *k = &c->b[c->slot[j] - 1];
+        if (k->h == h && str_eq(k->app, app)) return k;
+        j = (j + 1) & (c->scap - 1);
+    }
+    if (grow((void **)&c->b, &c->capb, c->nb + 1, sizeof(Bucket))) return NULL;
+    Bucket *k = &c->b[c->nb];
+    memset(k, 0, sizeof(*k));
+    k->app = app; k->h = h; k->cur_maxts = INT64_MIN;
+    c->slot[j] = ++c->nb;
+    return k;
+}
+
+static const Str TRACKS[3] = {{(const uint8_t *)"stable", 6}, {(const uint8_t *)"canary", 6},
+                              {(const uint8_t *)"baseline", 8}};
+static const Str NAME_LABEL = {(const uint8_t *)"__name__", 8};
+
+/* Map, filter and JSON-encode one decoded series (labels in c->ln/lv, samples in ts/vs). */
+static int emit_series(Call *c, size_t nl, size_t ns) {
+    if (ns == 0) return 0;
+    Mapper *m = c->m;
+    Str name = {0, 0}, lab[4] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}};
+    int have_name = 0;
+    uint64_t special = 0;   /* bit i: label i is __name__ or a mapped label (not copied) */
+    for (size_t i = 0; i < nl; i++) {
+        Str ln = c->ln[i];
+        if (str_eq(ln, NAME_LABEL)) { name = c->lv[i]; have_name = 1; }
+        else if (str_eq(ln, m->lab[L_APP])) lab[L_APP] = c->lv[i];
+        else if (str_eq(ln, m->lab[L_VERSION])) lab[L_VERSION] = c->lv[i];
+        else if (str_eq(ln, m->lab[L_TRACK])) lab[L_TRACK] = c->lv[i];
+        else if (str_eq(ln, m->lab[L_DEP])) lab[L_DEP] = c->lv[i];
+        else continue;
+        if (i < 64) special |= (uint64_t)1 << i;
+    }
+    if (!have_name || name.n == 0 || lab[L_APP].n == 0) { c->dropped += (int64_t)ns; return 0; }
+    int ok;
+    if (c->last_name.p && str_eq(name, c->last_name)) ok = c->last_ok;
+    else {
+        ok = name_allowed(m, c->save, name);
+        if (ok < 0) return -1;
+        c->last_name = name; c->last_ok = ok;
+    }
+    if (!ok) { c->dropped += (int64_t)ns; return 0; }
+    Str track = TRACKS[0];
+    if (lab[L_TRACK].n) {
+        int found = 0;
+        for (int t = 0; t < 3; t++)
+            if (str_eq(lab[L_TRACK], TRACKS[t])) { track = TRACKS[t]; found = 1; }
+        if (!found) { c->dropped += (int64_t)ns; return 0; }   /* not a track we can compare */
+    }
+    Bucket *k;
+    if (c->last_bucket && str_eq(lab[L_APP], c->last_app)) k = &c->b[c->last_bucket - 1];
+    else {
+        k = get_bucket(c, lab[L_APP]);
+        if (!k) return -1;
+        c->last_app = lab[L_APP]; c->last_bucket = (size_t)(k - c->b) + 1;
+    }
+    if (k->json.len > k->chunk_start && k->json.len - k->chunk_start >= m->max_chunk)
+        if (bucket_close_chunk(k)) return -1;
+    Buf *b = &k->json;
+    PUT_LIT(b, "{\"name\":");
+    put_json_str(b, name);
+    PUT_LIT(b, ",\"labels\":{");
+    int first = 1;
+    for (size_t i = 0; i < nl; i++) {
+        Str ln = c->ln[i];
+        if (i < 64 ? (special >> i) & 1
+                   : (str_eq(ln, NAME_LABEL) || str_eq(ln, m->lab[0]) || str_eq(ln, m->lab[1]) ||
+                      str_eq(ln, m->lab[2]) || str_eq(ln, m->lab[3])))
+            continue;
+        if (!first) buf_ch(b, ',');
+        first = 0;
+        put_json_str(b, ln);
+        buf_ch(b, ':');
+        put_json_str(b, c->lv[i]);
+    }
+    PUT_LIT(b, "},\"deployment_id\":");
+    if (lab[L_DEP].n) put_json_str(b, lab[L_DEP]); else PUT_LIT(b, "null");
+    PUT_LIT(b, ",\"version\":");
+    if (lab[L_VERSION].n) put_json_str(b, lab[L_VERSION]); else PUT_LIT(b, "null");
+    PUT_LIT(b, ",\"track\":");
+    put_json_str(b, track);
+    PUT_LIT(b, ",\"timestamps_ms\":[");
+    for (size_t i = 0; i < ns; i++) {
+        if (i) buf_ch(b, ',');
+        put_i64(b, c->ts[i]);
+        if (c->ts[i] > k->cur_maxts) k->cur_maxts = c->ts[i];
+    }
+    PUT_LIT(b, "],\"values\":[");
+    for (size_t i = 0; i < ns; i++) {
+        if (i) buf_ch(b, ',');
+        put_double(b, c->vs[i]);
+    }
+    PUT_LIT(b, "]},");
+    if (b->oom) { NOMEM(); return -1; }
+    if (b->bad_utf8) { c->err = "label name or value is not valid UTF-8"; return -1; }
+    k->cur_samples += (int64_t)ns;
+    c->kept += (int64_t)ns;
+    return 0;
+}
+
+/* label / sample scratch arrays grow in pairs (one capacity for both arrays) */
+
+#endif
