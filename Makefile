@@ -12,14 +12,14 @@ SHARED ?= $(abspath ../shared/data)
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml setup.py $(wildcard api/ingest/*.c api/ingest/*.h)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -e .
 	@touch $@
 
 install-dev: $(VENV)/.installed-dev
 
-$(VENV)/.installed-dev: pyproject.toml
+$(VENV)/.installed-dev: pyproject.toml setup.py $(wildcard api/ingest/*.c api/ingest/*.h)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -e '.[dev]'
 	@touch $@ $(VENV)/.installed
@@ -42,3 +42,25 @@ schemas: install
 
 clean:
 	rm -rf var bench-out .pytest_cache .mypy_cache .ruff_cache
+
+# --- benchmarks (each prints its figures; last line `RESULT <name> k=v ...`) -------------
+DATA ?=
+OUT ?=
+
+bench: bench-ingest bench-predict bench-kpi bench-canary bench-decision bench-strategy \
+       bench-executor bench-api bench-history
+
+bench-ingest: install-dev
+	$(PY) tests/bench/bench_ingest.py
+
+bench-strategy: install-dev
+	$(PY) tests/bench/bench_strategy.py
+
+bench-executor: install-dev
+	$(PY) tests/bench/bench_executor.py
+
+bench-history: install-dev
+	$(PY) -m tests.history.bench_history --deployments 20000
+
+deploy-sync: install-dev
+	$(PY) deploy/k8s/bundled/sync_configmaps.py

@@ -64,7 +64,7 @@ def _parse_grant(token: str, grant: str) -> Principal:
     role, _, name = grant.strip().partition(":")
     if role not in ROLE_RANK:
         raise ValueError(f"api_tokens: unknown role {role!r} (viewer|operator|admin)")
-    return Principal(actor=name.strip() or fingerprint(token), role=role)  # type: ignore[arg-type]
+    return Principal(actor=name.strip()[:200] or fingerprint(token), role=role)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,13 @@ class ApiDeps:
     stream_max_s: float = 900.0
 
 
+#: "Contains a non-blank character", with the same meaning in JSON Schema (ECMA), pydantic
+#: (Rust regex) and Python: their whitespace classes differ only in U+0085 / U+FEFF / the
+#: separators U+001C–U+001F, so all of those are listed as blank explicitly. Anything that
+#: matches keeps a character after ``str.strip()``.
+NOT_BLANK = r"[^\s\x1c-\x1f\x85\ufeff]"
+
+
 class ErrorBody(BaseModel):
     """Every 4xx/5xx answer: a human-readable reason (422: a list naming the fields)."""
 

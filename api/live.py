@@ -19,6 +19,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import orjson
+
 
 @dataclass(frozen=True)
 class LiveEvent:
@@ -152,7 +154,11 @@ class InMemoryLiveFeed:
 
 @dataclass
 class _Entry:
-    value: dict[str, Any] | None
+    """A cached detail kept as bytes: a thousand parsed timelines are ~10^5 dicts that
+    every full garbage collection would walk (tens of ms of pause); bytes are not tracked."""
+
+    raw: bytes | None
+    active: bool
     fetched_at: float
     rendered: bytes | None = None
 
@@ -186,13 +192,10 @@ class CachedReader:
         self._changed: dict[str, float] = {}
 
     def _ttl(self, deployment_id: str, entry: _Entry) -> float:
-        value = entry.value
         changed = self._changed.get(deployment_id)
         if changed is not None and entry.fetched_at - changed < self.settle_s:
             return self.ttl_active_s
-        if value is None or value.get("status") in (None, "requested", "started"):
-            return self.ttl_active_s
-        return self.ttl_done_s
+        return self.ttl_active_s if entry.active else self.ttl_done_s
 
     def _entry(self, deployment_id: str) -> _Entry:
         now = self.clock()
@@ -203,7 +206,10 @@ class CachedReader:
                 self.hits += 1
                 return entry
         self.misses += 1
-        entry = _Entry(self.inner.get_deployment(deployment_id), now)
+        value = self.inner.get_deployment(deployment_id)
+        active = value is None or value.get("status") in (None, "requested", "started")
+        raw = None if value is None else orjson.dumps(value, default=str)
+        entry = _Entry(raw, active, now)
         with self._lock:
             self._entries[deployment_id] = entry
             self._entries.move_to_end(deployment_id)
@@ -212,16 +218,17 @@ class CachedReader:
         return entry
 
     def get_deployment(self, deployment_id: str) -> dict[str, Any] | None:
-        return self._entry(deployment_id).value
+        raw = self._entry(deployment_id).raw
+        return None if raw is None else dict(orjson.loads(raw))
 
     def get_rendered(self, deployment_id: str,
                      render: Callable[[dict[str, Any]], bytes]) -> bytes | None:
         """The detail as ``render`` encodes it, encoded once per cached version."""
         entry = self._entry(deployment_id)
-        if entry.value is None:
+        if entry.raw is None:
             return None
         if entry.rendered is None:
-            entry.rendered = render(entry.value)
+            entry.rendered = render(orjson.loads(entry.raw))
         return entry.rendered
 
     def invalidate(self, record: dict[str, Any]) -> None:

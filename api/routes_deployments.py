@@ -17,14 +17,14 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.auth import Principal, require_role
-from api.deps import AUTH_ERRORS, ApiDeps, call_store, errors, get_deps
+from api.deps import AUTH_ERRORS, NOT_BLANK, ApiDeps, call_store, errors, get_deps
 from schemas import AuditRecord, Override, derived_id, new_id
 from schemas import topics as t
 
 router = APIRouter(prefix="/v1", tags=["deployments"])
 
-DeploymentId = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[\w.:@\-]+$",
-                                   description="deployment id")]
+DeploymentId = Annotated[str, Path(min_length=1, max_length=200,
+                                   description="deployment id (any string CI sent, URL-encoded)")]
 
 
 class DeploymentSummary(BaseModel):
@@ -180,16 +180,17 @@ def render_detail(row: dict[str, Any]) -> bytes:
 class OverrideRequest(BaseModel):
     """An operator's decision on one deployment; ``reason`` is mandatory and audited."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"action": "hold", "reason": "error budget review with the checkout team"},
+        {"action": "force_rollback", "reason": "customer-reported checkout failures"}]})
 
     action: Literal["hold", "release", "force_rollback"]
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Field(min_length=1, max_length=2000, pattern=NOT_BLANK,
+                        description="why (audited); must not be blank")
 
     @field_validator("reason")
     @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("reason must not be blank")
+    def _strip(cls, value: str) -> str:
         return value.strip()
 
 

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.auth import Principal, require_role
-from api.deps import AUTH_ERRORS, ApiDeps, call_store, errors, get_deps
+from api.deps import AUTH_ERRORS, NOT_BLANK, ApiDeps, call_store, errors, get_deps
 from schemas import AuditRecord, derived_id
 from schemas import topics as t
 
@@ -65,13 +65,12 @@ class PolicyUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: str = Field(max_length=MAX_POLICY_CHARS, description="YAML or JSON policy document")
-    reason: str = Field(min_length=1, max_length=2000, description="why (audited)")
+    reason: str = Field(min_length=1, max_length=2000, pattern=NOT_BLANK,
+                        description="why (audited); must not be blank")
 
     @field_validator("reason")
     @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("reason must not be blank")
+    def _strip(cls, value: str) -> str:
         return value.strip()
 
 

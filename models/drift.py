@@ -9,9 +9,11 @@ Recovery policy (documented here, implemented by ``SuccessPredictor``):
    event time of the last drift are in ``details`` and at ``GET /v1/models/success``.
 2. **Re-tune the alarm**: the threshold histogram is reset, so the alarm threshold is
    re-chosen from post-drift labels only.
-3. **Challenger**: a fresh model starts learning from the drift point alongside the
-   champion (the per-app histories are features, not model state, so they carry over).
-   After ``min_labels`` labels the one with the lower decayed log loss since the drift wins;
+3. **Challenger**: a warm copy of the champion with fresh (large) AdaGrad step sizes
+   learns from the drift point alongside it, so it re-fits to the new regime quickly
+   (the per-app histories are features, not model state, so they carry over).
+   After ``min_labels`` labels the challenger replaces the champion if its decayed log
+   loss since the drift is lower by more than ``margin`` (noise must not swap models);
    a promoted challenger bumps the model generation (``model_version``). A challenger that
    has not won after ``max_labels`` labels is dropped.
 4. While a challenger runs, further detections only flag; they do not restart it.
@@ -74,9 +76,10 @@ class ChallengerRace:
     'promote'
     """
 
-    min_labels: int = 300
-    max_labels: int = 3000
+    min_labels: int = 1000
+    max_labels: int = 5000
     decay: float = 0.995
+    margin: float = 0.02
     labels: int = 0
     champion_loss: float = 0.0
     challenger_loss: float = 0.0
@@ -90,6 +93,6 @@ class ChallengerRace:
         """``promote``, ``drop`` or ``continue``."""
         if self.labels < self.min_labels:
             return "continue"
-        if self.challenger_loss < self.champion_loss:
+        if self.challenger_loss < self.champion_loss * (1.0 - self.margin):
             return "promote"
         return "drop" if self.labels >= self.max_labels else "continue"

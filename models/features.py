@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from models.history_features import PRIOR_WEIGHT, OutcomeHistory
 from schemas import DeploymentRequested
 
+_EMPTY = OutcomeHistory()  # read-only stand-in for a stream with no history yet
+
 #: Prefix of each history stream's features, in the order they are listed.
 STREAMS: tuple[str, ...] = ("app", "env", "trig", "all")
 
@@ -96,7 +98,7 @@ def build_features(
     """
     now = req.occurred_at.timestamp()
     out = request_features(req)
-    empty = OutcomeHistory()
+    empty = _EMPTY
     keys = stream_keys(req)
     app = histories.get(keys[0], empty)
     # Hierarchical prior: a new branch of a known app starts from the app's own rate.

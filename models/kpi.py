@@ -121,6 +121,7 @@ class KpiSample:
     den: float = 0.0  # ratio: total denominator; counter: number of series-buckets
     num_points: np.ndarray | None = None  # ratio: per-bucket numerator
     den_points: np.ndarray | None = None  # ratio: per-bucket denominator
+    aligned: np.ndarray | None = None  # per-bucket values in time order, NaN = empty bucket
 
 
 def _aggregate(points: np.ndarray, how: str, n_series: int) -> float | None:
@@ -152,7 +153,7 @@ def evaluate(kpi: CompiledKpi, sums: np.ndarray, counts: np.ndarray, cols: list[
         with np.errstate(invalid="ignore", divide="ignore"):
             pts = np.where(den > 0, num / den, np.nan)
         return KpiSample(value, samples, pts[~np.isnan(pts)], float(num.sum()), total_den,
-                         num[den > 0], den[den > 0])
+                         num[den > 0], den[den > 0], pts)
     if p.kind == "quantile":
         les = np.asarray(cols, dtype=float)
         order = np.argsort(les)
@@ -163,7 +164,7 @@ def evaluate(kpi: CompiledKpi, sums: np.ndarray, counts: np.ndarray, cols: list[
         value = hist_quantile(p.quantile or 0.5, les, rows.sum(axis=0)[None, :])[0]
         pts = hist_quantile(p.quantile or 0.5, les, rows)
         return KpiSample(None if math.isnan(value) else float(value), samples,
-                         pts[~np.isnan(pts)])
+                         pts[~np.isnan(pts)], aligned=pts)
     col_sums, col_counts = sums[:, 0], counts[:, 0]
     samples = int(col_counts.sum())
     if p.kind == "counter_rate":
@@ -173,8 +174,8 @@ def evaluate(kpi: CompiledKpi, sums: np.ndarray, counts: np.ndarray, cols: list[
         value = float(col_sums.sum()) / span / per if samples else None
         pts = np.where(col_counts > 0, col_sums / res_s / per, np.nan)
         return KpiSample(value, samples, pts[~np.isnan(pts)], float(col_sums.sum()),
-                         float(max(n_series, 1)))
+                         float(max(n_series, 1)), aligned=pts)
     with np.errstate(invalid="ignore", divide="ignore"):
         pts = np.where(col_counts > 0, col_sums / col_counts, np.nan)
-    pts = pts[~np.isnan(pts)]
-    return KpiSample(_aggregate(pts, p.aggregate, n_series), samples, pts)
+    kept = pts[~np.isnan(pts)]
+    return KpiSample(_aggregate(kept, p.aggregate, n_series), samples, kept, aligned=pts)

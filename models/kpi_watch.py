@@ -39,10 +39,8 @@ def judge_spans(window: float, longest: float) -> list[float]:
 
     Short spans react fast; long spans have the power to see small or noisy shifts.
 
-    >>> judge_spans(60, 300)
-    [60, 120, 240, 300]
-    >>> judge_spans(60, 0)
-    [60]
+    >>> judge_spans(60, 300), judge_spans(60, 0)
+    ([60, 120, 240, 300], [60])
     """
     spans = [window]
     while spans[-1] * 2 < longest:

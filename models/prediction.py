@@ -18,6 +18,7 @@ maximise F1 (models/online_metrics). Drift policy: models/drift.
 
 from __future__ import annotations
 
+import heapq
 from collections import OrderedDict, deque
 from datetime import UTC, datetime
 from typing import Any
@@ -110,8 +111,8 @@ class SuccessPredictor:
         if held is not None:  # re-delivered request: same answer, nothing stored twice
             return held.prediction
         features = build_features(req, self.histories, self.prior())
-        z = self.model.log_odds(features)
-        prediction = self._prediction(req, features, z)
+        z, contrib = self.model.score(features)
+        prediction = self._prediction(req, features, z, contrib)
         if req.deployment_id in self._learned_set:
             return prediction  # outcome already learned: never learn it again
         now = req.occurred_at.timestamp()
@@ -133,7 +134,7 @@ class SuccessPredictor:
     def what_if(self, req: DeploymentRequested) -> Prediction:
         """Score ``req`` against the current state without storing anything."""
         features = build_features(req, self.histories, self.prior())
-        return self._prediction(req, features, self.model.log_odds(features))
+        return self._prediction(req, features, *self.model.score(features))
 
     def learn(self, fin: DeploymentFinished) -> ModelMetrics | None:
         """Learn the outcome of a pending prediction, once; maybe return metrics."""
@@ -156,7 +157,7 @@ class SuccessPredictor:
             self.drift_since_last_emit = True
             self.threshold.reset()
             if self.challenger is None:
-                self.challenger, self.race = OnlineLogit(), ChallengerRace()
+                self.challenger, self.race = self.model.fork(), ChallengerRace()
         self._train(entry, y)
         for key, state in zip(entry.keys, entry.states, strict=True):
             self.histories.setdefault(key, OutcomeHistory()).record_outcome(bool(y), now, state)
@@ -195,7 +196,11 @@ class SuccessPredictor:
         return min(max(w * p_model + (1.0 - w) * self.prior(), 0.0), 1.0)
 
     def _prediction(
-        self, req: DeploymentRequested, features: dict[str, float], z: float
+        self,
+        req: DeploymentRequested,
+        features: dict[str, float],
+        z: float,
+        contrib: dict[str, float],
     ) -> Prediction:
         p = self._probability(z)
         threshold = self.threshold.threshold
@@ -209,13 +214,14 @@ class SuccessPredictor:
             p_failure=p,
             alarm=1 if p >= threshold else 0,
             threshold=threshold,
-            explanation=self._explain(features),
+            explanation=self._explain(features, contrib),
             model_version=self.model_version,
         )
 
-    def _explain(self, features: dict[str, float]) -> list[FeatureContribution]:
-        contrib = self.model.contributions(features)
-        top = sorted(contrib.items(), key=lambda kv: (-abs(kv[1]), kv[0]))[: self.explain_top]
+    def _explain(
+        self, features: dict[str, float], contrib: dict[str, float]
+    ) -> list[FeatureContribution]:
+        top = heapq.nsmallest(self.explain_top, contrib.items(), key=_by_size)
         return [
             FeatureContribution(feature=k, value=features[k], weight=w) for k, w in top if w
         ]
@@ -268,6 +274,11 @@ class SuccessPredictor:
             details=details,
         )
 
+
+
+def _by_size(item: tuple[str, float]) -> tuple[float, str]:
+    """Largest absolute contribution first; ties by name so the order is deterministic."""
+    return (-abs(item[1]), item[0])
 
 
 def _iso(ts: float | None) -> str | None:

@@ -9,6 +9,7 @@ lives in the features (logits of rates, log ages, streaks), not in the learner.
 
 from __future__ import annotations
 
+import copy
 import math
 
 from river import linear_model, optim, preprocessing
@@ -39,31 +40,45 @@ class OnlineLogit:
     True
     """
 
-    def __init__(self, lr: float = 0.02, l2: float = 1e-5) -> None:
+    def __init__(self, lr: float = 0.05, l2: float = 1e-5) -> None:
+        self.lr = lr
         self.scaler = preprocessing.StandardScaler()
+        # AdaGrad: per-feature step sizes shrink as evidence accumulates, which suits
+        # a long stream where rare features (new apps, rare flags) still need to move.
         self.model = linear_model.LogisticRegression(
-            optimizer=optim.SGD(lr), l2=l2, intercept_lr=lr
+            optimizer=optim.AdaGrad(lr), l2=l2, intercept_lr=0.01
         )
         self.learned = 0
+
+    def fork(self) -> OnlineLogit:
+        """A warm copy with fresh AdaGrad step sizes: it adapts fast after a drift.
+
+        >>> m = OnlineLogit(); m.learn({"x": 1.0}, 1)
+        >>> f = m.fork()
+        >>> f.predict({"x": 1.0}) == m.predict({"x": 1.0})
+        True
+        >>> f.model.optimizer is m.model.optimizer
+        False
+        """
+        twin = copy.deepcopy(self)
+        twin.model.optimizer = optim.AdaGrad(self.lr)
+        return twin
 
     def _scaled(self, x: dict[str, float]) -> dict[str, float]:
         return self.scaler.transform_one(x)
 
-    def log_odds(self, x: dict[str, float]) -> float:
-        scaled = self._scaled(x)
+    def score(self, x: dict[str, float]) -> tuple[float, dict[str, float]]:
+        """Failure log-odds and each feature's signed contribution to it (one pass)."""
         w = self.model.weights
-        z = self.model.intercept
-        for k, v in scaled.items():
-            z += w.get(k, 0.0) * v
-        return max(min(z, 30.0), -30.0)
+        contrib = {k: w.get(k, 0.0) * v for k, v in self._scaled(x).items()}
+        z = self.model.intercept + sum(contrib.values())
+        return max(min(z, 30.0), -30.0), contrib
+
+    def log_odds(self, x: dict[str, float]) -> float:
+        return self.score(x)[0]
 
     def predict(self, x: dict[str, float]) -> float:
         return sigmoid(self.log_odds(x))
-
-    def contributions(self, x: dict[str, float]) -> dict[str, float]:
-        """Signed contribution of each feature to the failure log-odds."""
-        w = self.model.weights
-        return {k: w.get(k, 0.0) * v for k, v in self._scaled(x).items()}
 
     def learn(self, x: dict[str, float], y: int) -> None:
         self.scaler.learn_one(x)

@@ -88,7 +88,7 @@ def assess(kpi: KpiPolicy, policy: AppPolicy, track: str, subj: KpiSample,
         # canary vs baseline: the judge decides, the relative rule sets its effect size
         ratio = kpi.max_ratio if kpi.direction == "up" else kpi.min_ratio
         tol = abs(ratio - 1.0) if ratio is not None else DEFAULT_TOLERANCE
-        alpha = (1.0 - policy.judge_confidence) / len(usable)
+        alpha = 1.0 - policy.judge_confidence  # per span: nested spans are correlated
         results = [judge(a, b, direction=kpi.direction, tolerance=tol, alpha=alpha,
                          floor=kpi.relative_floor * 0.1, min_points=JUDGE_MIN_POINTS)
                    for a, b in usable]

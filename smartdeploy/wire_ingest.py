@@ -5,17 +5,28 @@ answers 204 only after Kafka acknowledged a request's batches, it is tuned for
 bounded waits: a full local queue makes the router answer 503 + Retry-After (never
 a silent drop) and a message Kafka cannot take within ``delivery.timeout.ms``
 fails its request, which Prometheus then retries.
+
+A request hops between three threads (event loop, GIL-free decode thread, Kafka
+delivery-report thread); with CPython's default 5 ms GIL switch interval every hop
+can stall up to 5 ms, so ``build_router`` lowers it to 1 ms for the process
+(measured with the bench: Kafka ack wait 26 → 20 ms, throughput +40 %).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 from typing import Any
 
 from confluent_kafka import Producer
 from fastapi import APIRouter
 
 from api.ingest import IngestConfig, LabelMap, build_ingest_router
+from schemas.topics import METRICS
 from smartdeploy.settings import Settings
+
+#: GIL switch interval for a process that serves remote-write (see module docstring).
+SWITCH_INTERVAL_S = 0.001
 
 #: librdkafka settings of the ingest producer (on top of Settings.kafka_config()).
 PRODUCER_DEFAULTS: dict[str, Any] = {
@@ -56,6 +67,10 @@ def make_producer(settings: Settings, **overrides: Any) -> Producer:
     return Producer(conf)
 
 
-def build_router(settings: Settings, producer: Producer | None = None) -> APIRouter:
+def build_router(
+    settings: Settings, producer: Producer | None = None, topic: str = METRICS
+) -> APIRouter:
     """The ingest router, with a fresh producer unless one is given."""
-    return build_ingest_router(ingest_config(settings), producer or make_producer(settings))
+    sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
+    config = dataclasses.replace(ingest_config(settings), topic=topic)
+    return build_ingest_router(config, producer or make_producer(settings))

@@ -102,7 +102,6 @@ class WorkerHandle:
             "failure": repr(self.failure) if self.failure else None,
         }
 
-    # -------------------------------------------------------------- lifecycle
     async def start(self) -> None:
         """Create topics, restore the checkpoint, join the group and start consuming."""
         s = self.settings
@@ -157,7 +156,6 @@ class WorkerHandle:
         if app is not None and app.crashed and self.failure is None:
             self.failure = app.crash_reason
 
-    # ------------------------------------------------------------ checkpoints
     async def checkpoint(self) -> None:
         """Snapshot now and wait until that checkpoint is persisted."""
         await self._schedule_checkpoint()
@@ -189,7 +187,6 @@ class WorkerHandle:
         except Exception:  # noqa: BLE001 - the checkpoint file is authoritative
             log.warning("committing checkpoint offsets failed", exc_info=True)
 
-    # ------------------------------------------------------------------ Faust
     def _build_app(self) -> faust.App:
         app = faust_app(self.settings, self.group_id)
         self._out = {
@@ -261,6 +258,7 @@ class WorkerHandle:
             await asyncio.sleep(TICK_S)
             if self._app is None or self._intake is None:
                 continue
+            self._intake.tick()
             for tp in self._intake.silent():
                 with contextlib.suppress(Exception):
                     pos = await asyncio.wait_for(

@@ -19,6 +19,10 @@ from streams.processor import InputMessage, Prepared, Processor
 
 Highwater = Callable[[TP], int | None]
 
+#: ticks (of ~0.1 s of free event loop) without a delivery before a partition is
+#: treated as stalled rather than behind
+STALL_TICKS = 20
+
 
 class Intake:
     """Received, parsed, not yet applied messages of the assigned input partitions.
@@ -37,11 +41,21 @@ class Intake:
         self.merge: EventTimeMerge[Prepared] = merge or EventTimeMerge()
         self._received: dict[TP, int] = {}
         self._start: dict[TP, int] = {}
+        self._ticks = 0
+        self._heard: dict[TP, int] = {}  # tick of the last arrival (or of the assignment)
         self.duplicates = 0
 
     def assign(self, partitions: Iterable[TP]) -> None:
         for tp in partitions:
             self.merge.watch(tp)
+            self._heard[tp] = self._ticks
+
+    def tick(self) -> None:
+        """Called periodically while the event loop is free. A partition that has not
+        delivered for ``STALL_TICKS`` ticks although its high watermark says it is
+        behind stops holding the others back (e.g. a trailing transaction marker
+        takes an offset no consumer ever receives)."""
+        self._ticks += 1
 
     def revoke(self, partitions: Iterable[TP] | None = None) -> int:
         """Forget queued messages of revoked partitions: Kafka re-delivers them from
@@ -68,6 +82,7 @@ class Intake:
             self.duplicates += 1
             return
         self._received[tp] = msg.offset + 1
+        self._heard[tp] = self._ticks
         prepared = self.processor.prepare(msg)
         if prepared is not None:
             self.merge.push(tp, prepared.event_ms, prepared, now)
@@ -77,9 +92,18 @@ class Intake:
             return True  # not fetched yet: may hold older messages
         if highwater == 0:
             return False  # an empty partition
+        if self._ticks - self._heard.get(tp, self._ticks) >= STALL_TICKS:
+            return False
         nxt = self._received.get(tp, self._start.get(tp))
         return nxt is None or nxt < highwater
 
     def ready(self, highwater: Highwater, now: float) -> list[Prepared]:
         """Messages to apply now, in event-time order (each partition in offset order)."""
-        return self.merge.pop_ready(lambda tp: self.lagging(tp, highwater(tp)), now)  # type: ignore[arg-type]
+        memo: dict[TP, bool] = {}  # nothing received or fetched changes during one call
+
+        def lagging(tp: TP) -> bool:
+            if tp not in memo:
+                memo[tp] = self.lagging(tp, highwater(tp))
+            return memo[tp]
+
+        return self.merge.pop_ready(lagging, now)  # type: ignore[arg-type]

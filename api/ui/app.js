@@ -2,6 +2,7 @@
 
 import { api, getToken, openStream, setToken } from "./api.js";
 import { detailView } from "./detail.js";
+import { setupOverrideDialog } from "./overrides.js";
 import { policiesView } from "./policies.js";
 import { auditView, historyView, isActive, liveView } from "./views.js";
 
@@ -218,43 +219,14 @@ function route() {
 }
 
 // ---------------------------------------------------------------- overrides
-const dialog = $("#override-dialog");
-const LABELS = {
-  hold: ["Hold deployment", "Automated rollback stops for this deployment until released."],
-  release: ["Release hold", "Automation takes over again."],
-  force_rollback: ["Force rollback", "The previous version is restored now, even if KPIs look fine."],
-};
-let overrideKind = null;
-
-function openOverride(kind) {
-  overrideKind = kind;
-  $("#override-title").textContent = LABELS[kind][0];
-  $("#override-help").textContent = LABELS[kind][1];
-  $("#override-reason").value = "";
-  $("#override-error").hidden = true;
-  $("#override-submit").className = `btn ${kind === "force_rollback" ? "btn-danger" : "btn-primary"}`;
-  dialog.showModal();
-  $("#override-reason").focus();
-}
-
-$("#override-form").addEventListener("submit", async (ev) => {
-  ev.preventDefault();
-  const reason = $("#override-reason").value.trim();
-  const err = $("#override-error");
-  if (!reason) { err.textContent = "A reason is required."; err.hidden = false; return; }
-  const id = state.route.id;
-  try {
-    await api(`/v1/deployments/${encodeURIComponent(id)}/overrides`, { method: "POST", body: { action: overrideKind, reason } });
-    dialog.close();
-    toast(`${LABELS[overrideKind][0]}: recorded`);
+const openOverride = setupOverrideDialog({
+  deploymentId: () => state.route.id,
+  onDone: (id, label) => {
+    toast(`${label}: recorded`);
     debounce("detail", () => loadDetail(id), 300);
     setTimeout(() => { if (state.route.id === id) loadDetail(id); }, 2500);
-  } catch (e) {
-    err.textContent = e.message;
-    err.hidden = false;
-  }
+  },
 });
-$("#override-cancel").addEventListener("click", () => dialog.close());
 
 // ---------------------------------------------------------------- events
 view.addEventListener("click", (ev) => {

@@ -88,7 +88,7 @@ def test_cache_serves_finished_deployments_from_memory() -> None:
     first = cache.get_deployment("d1")
     history.fail = ConnectionError("store down")
     clock.now += 60
-    assert cache.get_deployment("d1") is first
+    assert cache.get_deployment("d1") == first
     assert (cache.hits, cache.misses) == (1, 1)
 
 

@@ -155,6 +155,8 @@ class _Conn:
     async def get(self, path: str, head: bytes) -> int:
         self.writer.write(b"GET " + path.encode() + b" HTTP/1.1\r\n" + head + b"\r\n")
         status_line = await self.reader.readline()
+        if not status_line:
+            raise ConnectionResetError("server closed an idle keep-alive connection")
         length = 0
         while (line := await self.reader.readline()) not in (b"\r\n", b""):
             name, _, value = line.partition(b":")
@@ -174,10 +176,17 @@ async def load(base: str, ids: list[str], rps: float, seconds: float,
     idle: list[_Conn] = []
 
     async def request(path: str) -> int:
-        conn = idle.pop() if idle else _Conn(*await asyncio.open_connection(host, port))
-        status = await conn.get(path, head)
-        idle.append(conn)
-        return status
+        for attempt in range(2):  # an idle connection may have been closed by the server
+            conn = idle.pop() if idle and attempt == 0 else _Conn(
+                *await asyncio.open_connection(host, port))
+            try:
+                status = await conn.get(path, head)
+            except (ConnectionError, asyncio.IncompleteReadError):
+                conn.writer.close()
+                continue
+            idle.append(conn)
+            return status
+        raise ConnectionError(f"GET {path} failed twice")
 
     for i in range(50):  # warm-up: connections and lazy imports
         await request(f"/v1/deployments/{ids[i % len(ids)]}")

@@ -10,7 +10,8 @@ deployment, and used to set the fixed thresholds Flagger and Argo need: the p99 
 the history's 60 s values). Every segment gives one control (no change) and one
 regression injected into the canary from the 20th scrape on: a step (+40..+150%), a
 ramp (to +60..+200% over 5 min), variance growth at an equal median (deviations ×3..6),
-or — on mostly-zero count series, as an error KPI — sparse error bursts.
+or — on mostly-zero count series, as an error KPI — sparse error bursts (errors in a
+quarter of the scrapes, the error rate ×3..6).
 
 All judges see the same scrapes; the references analyse every 60 s (Flagger threshold
 1, Argo failureLimit 2, Kayenta MW confidence 0.98 tolerance 0.25 over all samples
@@ -60,7 +61,8 @@ POLICY = build_policies({"defaults": {
          "numerator": {"metric": "errors_total"}, "denominator": {"metric": "requests_total"},
          "max": None, "max_ratio": 2.0, "relative_floor": 0.002},
         {"name": "latency", "kind": "gauge_avg", "metric": {"metric": "kpi_value"},
-         "window": "60s", "for": "30s", "max_ratio": 1.3},
+         "window": "60s", "for": "30s", "x_of_y": os.environ.get("XY") or None,
+         "max_ratio": 1.3},
         {"name": "latency_p99", "enabled": False}, {"name": "cpu", "enabled": False},
         {"name": "memory", "enabled": False}]}})
 
@@ -87,8 +89,9 @@ def inject(kind: str, canary: np.ndarray, rng: np.random.Generator) -> np.ndarra
         med = pd.Series(canary).rolling(9, center=True, min_periods=1).median().to_numpy()
         c[on] = np.maximum(0, med[on] + (canary[on] - med[on]) * rng.uniform(3, 6))
     elif kind == "bursts":
-        hit = on & (rng.random(len(c)) < 0.25)
-        c[hit] += rng.poisson(max(3.0, 2 * float(canary.mean()) + 2), int(hit.sum()))
+        hit = on & (rng.random(len(c)) < 0.25)  # errors in a quarter of the scrapes,
+        extra = (rng.uniform(3, 6) - 1) * max(float(canary.mean()), 0.2)  # rate x3..6
+        c[hit] += rng.poisson(max(2.0, extra / 0.25), int(hit.sum()))
     return c
 
 

@@ -53,19 +53,15 @@ def env_f(name: str, default: float) -> float:
 
 def serve(bootstrap: str, topic: str, port: int) -> None:
     """Our server process: the ingest router alone in a FastAPI app, one uvicorn worker."""
-    import dataclasses
-
     import uvicorn
     from fastapi import FastAPI
 
-    from api.ingest import build_ingest_router
     from smartdeploy import wire_ingest
     from smartdeploy.settings import Settings
 
     settings = Settings(kafka_bootstrap=bootstrap)
-    config = dataclasses.replace(wire_ingest.ingest_config(settings), topic=topic)
     app = FastAPI()
-    app.include_router(build_ingest_router(config, wire_ingest.make_producer(settings)))
+    app.include_router(wire_ingest.build_router(settings, topic=topic))
     uvicorn.run(
         app,
         host="127.0.0.1",

@@ -4,7 +4,6 @@ arrive in Kafka (as MetricBatch) and, through the history writer, in ClickHouse.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import shutil
 import subprocess
 import threading
@@ -19,7 +18,6 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from api.ingest import build_ingest_router
 from schemas.metrics import MetricBatch
 from smartdeploy import wire_ingest
 from smartdeploy.broker import free_port
@@ -70,8 +68,7 @@ def scrape_target() -> Iterator[int]:
 @contextlib.contextmanager
 def api(settings: Settings, topic: str) -> Iterator[tuple[int, Any]]:
     """The ingest router in a uvicorn server on a free port (thread)."""
-    config = dataclasses.replace(wire_ingest.ingest_config(settings), topic=topic)
-    router = build_ingest_router(config, wire_ingest.make_producer(settings))
+    router = wire_ingest.build_router(settings, topic=topic)
     app = FastAPI()
     app.include_router(router)
     port = free_port()

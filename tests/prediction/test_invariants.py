@@ -28,24 +28,25 @@ steps = st.lists(
 @given(steps)
 def test_probability_bounded_and_each_label_learned_once(seq: list) -> None:
     pred = SuccessPredictor(metrics_every=7)
-    requested: set[int] = set()
-    learned: set[int] = set()
+    requested: set[str] = set()
+    learned: set[str] = set()
     for kind, n, app_i, churn, failed in seq:
-        req = request(n, app=f"app{app_i % 2 if n % 3 else 2}", churn=churn)
+        req = request(n, app=f"app{app_i}", churn=churn)
+        dep = req.deployment_id
         if kind == 0:
             p = pred.predict(req)
             assert 0.0 <= p.p_failure <= 1.0
             assert p.alarm == int(p.p_failure >= p.threshold)
-            if n not in learned:
-                requested.add(n)
+            if dep not in learned:
+                requested.add(dep)
         else:
             labels_before = pred.labels
             pred.learn(finished(req, failed))
             newly = pred.labels - labels_before
-            assert newly == (1 if n in requested and n not in learned else 0)
+            assert newly == (1 if dep in requested and dep not in learned else 0)
             if newly:
-                learned.add(n)
-                requested.discard(n)
+                learned.add(dep)
+                requested.discard(dep)
     assert pred.labels == len(learned)
     assert pred.metrics_.n == len(learned)
 

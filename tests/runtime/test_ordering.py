@@ -12,8 +12,10 @@ from hypothesis import strategies as st
 from schemas import MetricBatch
 from schemas import topics as t
 from streams.app import build_worker
+from streams.intake import STALL_TICKS, Intake
 from streams.ordering import EventTimeMerge
-from tests.runtime.fakes import T0, RecordingGuard, recording_pipeline
+from streams.processor import InputMessage, Processor
+from tests.runtime.fakes import T0, RecordingGuard, fake_pipeline, recording_pipeline
 from tests.runtime.streams_data import lifecycle
 from tests.runtime.worker_util import eventually, publish, worker_settings
 
@@ -80,3 +82,17 @@ async def test_a_metrics_backlog_does_not_overtake_the_deployment_events(
         await worker.stop()
     assert len(seen) == 30
     assert seen == sorted(seen)
+
+
+def test_a_partition_that_stops_delivering_stops_holding_the_others() -> None:
+    """E.g. a trailing transaction marker: the high watermark stays one ahead forever."""
+    intake = Intake(Processor(fake_pipeline()))
+    events, metrics = (t.DEPLOY_EVENTS, 0), (t.METRICS, 0)
+    intake.assign([events, metrics])
+    batch = MetricBatch(occurred_at=T0, app="web").model_dump_json().encode()
+    intake.receive(InputMessage(t.METRICS, 0, 0, b"web", batch), now=0.0)
+    highwater = {events: 5, metrics: 1}.get
+    assert intake.ready(highwater, now=0.0) == []
+    for _ in range(STALL_TICKS):
+        intake.tick()
+    assert [p.msg.offset for p in intake.ready(highwater, now=0.0)] == [0]

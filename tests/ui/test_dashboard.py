@@ -87,10 +87,14 @@ def test_watch_live_hold_and_audit() -> None:
         page = browser.new_page(viewport={"width": 1360, "height": 900})
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
         page.goto(base + "/")
         page.fill("#token-input", "op-token")
         page.click("#token-form button")
         expect(page.locator("#stream-status")).to_have_attribute("data-state", "live")
+        # before a token was entered the API rightly answered 401; from now on, no errors
+        assert all("401" in e for e in errors), errors
+        errors.clear()
         card = page.locator('[data-testid="live-card"][data-deployment="demo-1"]')
         expect(card.get_by_test_id("progress")).to_contain_text("20% traffic")
         assert live.wait_for_subscribers(1, timeout=30)
