@@ -64,3 +64,6 @@ bench-history: install-dev
 
 deploy-sync: install-dev
 	$(PY) deploy/k8s/bundled/sync_configmaps.py
+
+bench-worker: install-dev
+	$(PY) tests/bench/bench_worker.py

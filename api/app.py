@@ -100,7 +100,7 @@ def _query_names(route: APIRoute) -> tuple[frozenset[str], frozenset[str]]:
 _QUERY_NAMES: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
 
 
-def reject_unknown_query(request: Request) -> None:
+async def reject_unknown_query(request: Request) -> None:
     """A misspelt or repeated filter must not silently change the answer: 422 naming it."""
     route = request.scope.get("route")
     if not isinstance(route, APIRoute) or not request.query_params:

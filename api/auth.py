@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -118,10 +118,10 @@ def authenticate(request: Request, creds: HTTPAuthorizationCredentials | None) -
     return principal
 
 
-def require_role(role: Role) -> Callable[..., Principal]:
+def require_role(role: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
     """FastAPI dependency: the caller must hold ``role`` or higher (else 401/403)."""
 
-    def dependency(
+    async def dependency(  # async: pure CPU, so no threadpool hop per request
         request: Request, creds: HTTPAuthorizationCredentials | None = Depends(bearer_scheme)
     ) -> Principal:
         principal = authenticate(request, creds)
@@ -135,10 +135,10 @@ def require_role(role: Role) -> Callable[..., Principal]:
     return dependency
 
 
-def require_ingest_or(role: Role = "operator") -> Callable[..., Principal]:
+def require_ingest_or(role: Role = "operator") -> Callable[..., Coroutine[Any, Any, Principal]]:
     """FastAPI dependency for data-push endpoints: an ingest token, or ``role`` or higher."""
 
-    def dependency(
+    async def dependency(
         request: Request, creds: HTTPAuthorizationCredentials | None = Depends(bearer_scheme)
     ) -> Principal:
         principal = authenticate(request, creds)

@@ -82,7 +82,7 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 AUTH_ERRORS = errors(401, 403)
 
 
-def get_deps(request: Request) -> ApiDeps:
+async def get_deps(request: Request) -> ApiDeps:
     deps: ApiDeps = request.app.state.deps
     return deps
 

@@ -221,6 +221,19 @@ class CachedReader:
         raw = self._entry(deployment_id).raw
         return None if raw is None else dict(orjson.loads(raw))
 
+    def peek_rendered(self, deployment_id: str) -> bytes | None:
+        """The encoded detail if it is cached, fresh and already encoded; never blocks on
+        the store (the event loop answers hits without a threadpool hop)."""
+        now = self.clock()
+        with self._lock:
+            entry = self._entries.get(deployment_id)
+            if (entry is None or entry.rendered is None
+                    or now - entry.fetched_at >= self._ttl(deployment_id, entry)):
+                return None
+            self._entries.move_to_end(deployment_id)
+            self.hits += 1
+            return entry.rendered
+
     def get_rendered(self, deployment_id: str,
                      render: Callable[[dict[str, Any]], bytes]) -> bytes | None:
         """The detail as ``render`` encodes it, encoded once per cached version."""

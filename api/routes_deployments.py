@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.auth import Principal, require_role
@@ -150,21 +151,29 @@ def list_deployments(
 @router.get("/deployments/{deployment_id}", response_model=DeploymentDetail,
             responses={**AUTH_ERRORS, **errors(404, 503)},
             summary="One deployment with its full timeline")
-def get_deployment(
+async def get_deployment(
     deployment_id: DeploymentId,
     _: Annotated[Principal, Depends(require_role("viewer"))],
     deps: Annotated[ApiDeps, Depends(get_deps)],
 ) -> Any:
-    get_rendered = getattr(deps.reader, "get_rendered", None)
-    if get_rendered is not None:  # a caching reader keeps the encoded answer
-        body = call_store("history store", lambda: get_rendered(deployment_id, render_detail))
-    else:
-        row = call_store("history store", lambda: deps.reader.get_deployment(deployment_id))
-        body = None if row is None else render_detail(row)
+    peek = getattr(deps.reader, "peek_rendered", None)
+    body = peek(deployment_id) if peek is not None else None
+    if body is None:  # not a ready cache hit: the store call blocks, so off the event loop
+        body = await run_in_threadpool(_load_detail, deps, deployment_id)
     if body is None:
         raise HTTPException(status_code=404,
                             detail=f"deployment {deployment_id!r} is not in the history store")
     return Response(body, media_type="application/json")
+
+
+def _load_detail(deps: ApiDeps, deployment_id: str) -> bytes | None:
+    get_rendered = getattr(deps.reader, "get_rendered", None)
+    if get_rendered is not None:  # a caching reader keeps the encoded answer
+        rendered: bytes | None = call_store(
+            "history store", lambda: get_rendered(deployment_id, render_detail))
+        return rendered
+    row = call_store("history store", lambda: deps.reader.get_deployment(deployment_id))
+    return None if row is None else render_detail(row)
 
 
 def render_detail(row: dict[str, Any]) -> bytes:

@@ -4,10 +4,10 @@ Kayenta's judge runs a Mann-Whitney U test per metric and reports a shift of the
 median. It is documented to miss two regressions that matter in production:
 
 * **variance growth at an equal median** (a version that is sometimes very slow):
-  the rank test sees the same centre. We test the *spread* — each track's distance
-  from a local level shared by both tracks (robust to the drifts and level shifts both
-  tracks see) with a rank test — and require the canary's median deviation to grow
-  by ``spread_ratio``.
+  the rank test sees the same centre. We test the *spread* — the absolute
+  successive differences of each track (local variability, robust to the slow drifts
+  both tracks share) with a rank test — and require the canary's median variation to
+  grow by ``spread_ratio``.
 * **sparse, mostly-zero error counts**: with most buckets at 0 both tracks tie and the
   rank test has no power. We test the *counts* directly: given k errors in total, the
   canary's share under "same rate" is Binomial(k, exposure share); a small upper tail
@@ -96,38 +96,9 @@ def binom_sf(k: int, n: int, p: float) -> float:
     return float(min(1.0, math.exp(top) * np.exp(logs - top).sum()))
 
 
-def local_deviations(subject: KpiSample, reference: KpiSample) -> tuple[np.ndarray, np.ndarray]:
-    """Each track's distance from a *shared* local level (drifts and shifts cancel out).
-
-    The level at bucket t is the median of both tracks over buckets t-2..t+2, so under
-    "same process" the two deviation samples are exchangeable. Without time-aligned
-    buckets, successive differences of each track are used instead.
-
-    >>> from models.kpi import KpiSample
-    >>> t = np.arange(20.0)
-    >>> a = KpiSample(0.0, 20, t, aligned=t + np.tile([3.0, -3.0], 10))
-    >>> b = KpiSample(0.0, 20, t, aligned=t + np.tile([0.5, -0.5], 10))
-    >>> da, db = local_deviations(a, b)
-    >>> float(np.median(da)) > 2 * float(np.median(db))
-    True
-    """
-    x, y = subject.aligned, reference.aligned
-    if x is None or y is None or len(x) != len(y) or len(x) < 5:
-        return np.abs(np.diff(subject.points)), np.abs(np.diff(reference.points))
-    both = np.stack([x, y])
-    padded = np.pad(both, ((0, 0), (2, 2)), constant_values=np.nan)
-    win = np.lib.stride_tricks.sliding_window_view(padded, 5, axis=1)  # (2, n, 5)
-    stacked = np.concatenate([win[0], win[1]], axis=1)  # (n, 10)
-    ok = ~np.isnan(stacked).all(axis=1)
-    level = np.full(len(x), np.nan)
-    level[ok] = np.nanmedian(stacked[ok], axis=1)
-    dx, dy = np.abs(x - level), np.abs(y - level)
-    return dx[~np.isnan(dx)], dy[~np.isnan(dy)]
-
-
 def judge(subject: KpiSample, reference: KpiSample, *, direction: str = "up",
           alpha: float = 0.001, tolerance: float = 0.2, floor: float = 0.0,
-          spread_ratio: float = 1.5, min_points: int = 6, counts: bool = True) -> JudgeResult:
+          spread_ratio: float = 1.3, min_points: int = 6, counts: bool = True) -> JudgeResult:
     """Compare the subject (canary) window with the reference (baseline) window."""
     x, y = subject.points, reference.points
     sign = 1.0 if direction == "up" else -1.0
@@ -139,13 +110,13 @@ def judge(subject: KpiSample, reference: KpiSample, *, direction: str = "up",
         if p < alpha and rel > tolerance and abs(mx - my) > floor:
             results.append(JudgeResult(True, "shift", p, rel,
                                        f"median {mx:.4g} vs {my:.4g} (p={p:.2g})"))
-        dx, dy = local_deviations(subject, reference)
+        dx, dy = np.abs(np.diff(x)), np.abs(np.diff(y))
         p = mann_whitney_greater(dx, dy)
         sx, sy = float(np.median(dx)), float(np.median(dy))
         grow = sx / sy if sy > 0 else (math.inf if sx > 0 else 1.0)
         if p < alpha and grow > spread_ratio and sx - sy > floor:
             results.append(JudgeResult(True, "spread", p, grow,
-                                       f"local variation {sx:.4g} vs {sy:.4g} "
+                                       f"step-to-step variation {sx:.4g} vs {sy:.4g} "
                                        f"(p={p:.2g})"))
     if counts and direction == "up" and subject.den > 0 and reference.den > 0:
         kc, kb = int(round(subject.num)), int(round(reference.num))

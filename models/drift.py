@@ -52,6 +52,10 @@ class DriftMonitor:
     def __post_init__(self) -> None:
         self._adwin = drift.ADWIN(delta=self.delta)
 
+    def estimation(self) -> float:
+        """ADWIN's current mean loss over its adaptive window."""
+        return float(self._adwin.estimation)
+
     def update(self, loss: float, at: float | None = None) -> bool:
         """Add one loss; True when the loss has drifted *upwards*."""
         self.seen += 1

@@ -143,6 +143,13 @@ class OutcomeHistory:
         self.window_sum += y
         self.t_last_outcome = now
 
+    def state_tuple(self) -> tuple[object, ...]:
+        """All fields as plain values (for digests and equality checks)."""
+        return tuple(
+            list(v) if isinstance(v, deque) else v
+            for v in (getattr(self, name) for name in self.__slots__)
+        )
+
     def _expire(self, now: float) -> None:
         while self.recent_requests and self.recent_requests[0] < now - _RECENT_REQUESTS_S:
             self.recent_requests.popleft()

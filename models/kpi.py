@@ -121,7 +121,6 @@ class KpiSample:
     den: float = 0.0  # ratio: total denominator; counter: number of series-buckets
     num_points: np.ndarray | None = None  # ratio: per-bucket numerator
     den_points: np.ndarray | None = None  # ratio: per-bucket denominator
-    aligned: np.ndarray | None = None  # per-bucket values in time order, NaN = empty bucket
 
 
 def _aggregate(points: np.ndarray, how: str, n_series: int) -> float | None:
@@ -153,7 +152,7 @@ def evaluate(kpi: CompiledKpi, sums: np.ndarray, counts: np.ndarray, cols: list[
         with np.errstate(invalid="ignore", divide="ignore"):
             pts = np.where(den > 0, num / den, np.nan)
         return KpiSample(value, samples, pts[~np.isnan(pts)], float(num.sum()), total_den,
-                         num[den > 0], den[den > 0], pts)
+                         num[den > 0], den[den > 0])
     if p.kind == "quantile":
         les = np.asarray(cols, dtype=float)
         order = np.argsort(les)
@@ -164,7 +163,7 @@ def evaluate(kpi: CompiledKpi, sums: np.ndarray, counts: np.ndarray, cols: list[
         value = hist_quantile(p.quantile or 0.5, les, rows.sum(axis=0)[None, :])[0]
         pts = hist_quantile(p.quantile or 0.5, les, rows)
         return KpiSample(None if math.isnan(value) else float(value), samples,
-                         pts[~np.isnan(pts)], aligned=pts)
+                         pts[~np.isnan(pts)])
     col_sums, col_counts = sums[:, 0], counts[:, 0]
     samples = int(col_counts.sum())
     if p.kind == "counter_rate":
@@ -174,8 +173,8 @@ def evaluate(kpi: CompiledKpi, sums: np.ndarray, counts: np.ndarray, cols: list[
         value = float(col_sums.sum()) / span / per if samples else None
         pts = np.where(col_counts > 0, col_sums / res_s / per, np.nan)
         return KpiSample(value, samples, pts[~np.isnan(pts)], float(col_sums.sum()),
-                         float(max(n_series, 1)), aligned=pts)
+                         float(max(n_series, 1)))
     with np.errstate(invalid="ignore", divide="ignore"):
         pts = np.where(col_counts > 0, col_sums / col_counts, np.nan)
     kept = pts[~np.isnan(pts)]
-    return KpiSample(_aggregate(kept, p.aggregate, n_series), samples, kept, aligned=pts)
+    return KpiSample(_aggregate(kept, p.aggregate, n_series), samples, kept)

@@ -18,6 +18,7 @@ maximise F1 (models/online_metrics). Drift policy: models/drift.
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 from collections import OrderedDict, deque
 from datetime import UTC, datetime
@@ -188,6 +189,28 @@ class SuccessPredictor:
             },
         )
         return out
+
+    def state_digest(self) -> str:
+        """SHA-256 of the learned state in canonical form.
+
+        Two predictors with the same digest answer and learn identically. Why not
+        compare pickles: pickle bytes also encode which equal strings happen to be the
+        same object, which differs between a restored copy and the original.
+        """
+        h = hashlib.sha256()
+        for learner in (self.model, self.challenger):
+            if learner is not None:
+                h.update(repr(learner.state()).encode())
+        h.update(repr((self.calibrator.a, self.calibrator.b, self.generation)).encode())
+        for key in sorted(self.histories):
+            h.update(key.encode() + repr(self.histories[key].state_tuple()).encode())
+        for dep, entry in self.pending.items():
+            h.update(repr((dep, entry.prediction.p_failure, entry.states)).encode())
+        h.update(repr((self.labels, self.failures, sorted(self.ignored.items()))).encode())
+        h.update(repr((self.metrics_.as_dict(), self.threshold.threshold, self.threshold.pos,
+                       self.threshold.neg, self.drift.seen, self.drift.detections,
+                       self.drift.estimation(), list(self.learned_ids))).encode())
+        return h.hexdigest()
 
     # --- internals -------------------------------------------------------------
     def _probability(self, z: float) -> float:

@@ -80,6 +80,15 @@ class OnlineLogit:
     def predict(self, x: dict[str, float]) -> float:
         return sigmoid(self.log_odds(x))
 
+    def state(self) -> tuple[object, ...]:
+        """Everything learned, sorted, for :meth:`SuccessPredictor.state_digest`."""
+        sc, m = self.scaler, self.model
+        g2 = getattr(m.optimizer, "g2", {})
+        return (
+            self.learned, m.intercept, sorted(m.weights.items()), sorted(dict(g2).items()),
+            sorted(sc.counts.items()), sorted(sc.means.items()), sorted(sc.vars.items()),
+        )
+
     def learn(self, x: dict[str, float], y: int) -> None:
         self.scaler.learn_one(x)
         self.model.learn_one(self._scaled(x), bool(y))

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from schemas.base import SCHEMA_VERSION, Envelope, derived_id, new_id
 from schemas.cdevents import from_cdevent, is_cdevent
 from schemas.commands import ActionResult, AuditRecord, Override, RollbackCommand
+from schemas.deadletter import DeadLetter
 from schemas.decisions import (
     CanaryStep,
     Evidence,
@@ -59,6 +60,7 @@ ALL_MODELS: dict[str, type[BaseModel]] = {
     "Override": Override,
     "AuditRecord": AuditRecord,
     "ModelMetrics": ModelMetrics,
+    "DeadLetter": DeadLetter,
 }
 
 #: The ``type`` discriminator of each model, for replay files and history routing.
@@ -89,11 +91,41 @@ def parse_any(doc: dict[str, Any]) -> BaseModel:
 
 
 __all__ = [
-    "ALL_MODELS", "MODEL_BY_TYPE", "SCHEMA_VERSION", "ActionResult", "AuditRecord",
-    "CanaryStep", "Capabilities", "Change", "DeployEvent", "DeploymentFinished",
-    "DeploymentRequested", "DeploymentStarted", "DeploymentStep", "Envelope", "Evidence",
-    "FeatureContribution", "Findings", "KpiWindow", "MetricBatch", "ModelMetrics", "Override", "Prediction",
-    "Resources", "RollbackCommand", "STRATEGIES", "Series", "StrategyDecision",
-    "StrategyParameters", "Target", "Tests", "Verdict", "derived_id", "from_cdevent",
-    "new_id", "parse_any", "parse_deploy_event",
+    "ALL_MODELS",
+    "MODEL_BY_TYPE",
+    "SCHEMA_VERSION",
+    "ActionResult",
+    "AuditRecord",
+    "CanaryStep",
+    "Capabilities",
+    "DeadLetter",
+    "Change",
+    "DeployEvent",
+    "DeploymentFinished",
+    "DeploymentRequested",
+    "DeploymentStarted",
+    "DeploymentStep",
+    "Envelope",
+    "Evidence",
+    "FeatureContribution",
+    "Findings",
+    "KpiWindow",
+    "MetricBatch",
+    "ModelMetrics",
+    "Override",
+    "Prediction",
+    "Resources",
+    "RollbackCommand",
+    "STRATEGIES",
+    "Series",
+    "StrategyDecision",
+    "StrategyParameters",
+    "Target",
+    "Tests",
+    "Verdict",
+    "derived_id",
+    "from_cdevent",
+    "new_id",
+    "parse_any",
+    "parse_deploy_event",
 ]

@@ -81,8 +81,13 @@ def from_cdevent(doc: dict[str, Any]) -> DeploymentRequested | DeploymentFinishe
     deployment_id = str(custom.get("deployment_id") or f"{app}-{event_id}")
     if kind == "rolledback":
         return DeploymentFinished(
-            id=event_id, occurred_at=when, deployment_id=deployment_id, app=app,
-            environment=environment, outcome="rolled_back", reason="cdevents rolledback",
+            id=event_id,
+            occurred_at=when,
+            deployment_id=deployment_id,
+            app=app,
+            environment=environment,
+            outcome="rolled_back",
+            reason="cdevents rolledback",
         )
     version = _version_from_artifact(str(content.get("artifactId") or ""))
     extra = {k: v for k, v in custom.items() if k != "deployment_id"}

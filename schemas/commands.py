@@ -34,9 +34,7 @@ class RollbackCommand(Envelope):
     )
 
 
-ActionStatus = Literal[
-    "succeeded", "already_rolled_back", "stale", "blocked", "failed", "dry_run"
-]
+ActionStatus = Literal["succeeded", "already_rolled_back", "stale", "blocked", "failed", "dry_run"]
 
 
 class ActionResult(Envelope):

@@ -72,8 +72,9 @@ def demo(
     """Play a realistic hour of deployments against a running stack (about a minute)."""
     from smartdeploy.demo import run_demo
 
-    raise typer.Exit(run_demo(_settings(), api_url=api_url, minutes=minutes, speed=speed,
-                              seed=seed))
+    raise typer.Exit(
+        run_demo(_settings(), api_url=api_url, minutes=minutes, speed=speed, seed=seed)
+    )
 
 
 @app.command()
@@ -89,14 +90,20 @@ def replay(
     sink = out.open("w", encoding="utf-8") if out else sys.stdout
     try:
         with file.open(encoding="utf-8") as src:
-            stats = do_replay(src, pipeline, lambda line: sink.write(line + "\n"),
-                              progress=lambda s: print(f"… {s.inputs} inputs", file=sys.stderr))
+            stats = do_replay(
+                src,
+                pipeline,
+                lambda line: sink.write(line + "\n"),
+                progress=lambda s: print(f"… {s.inputs} inputs", file=sys.stderr),
+            )
     finally:
         if out:
             sink.close()
-    print(f"replayed {stats.inputs} inputs → {stats.outputs} outputs, "
-          f"{stats.dead_letters} dead letters, {stats.out_of_order} out of order",
-          file=sys.stderr)
+    print(
+        f"replayed {stats.inputs} inputs → {stats.outputs} outputs, "
+        f"{stats.dead_letters} dead letters, {stats.out_of_order} out of order",
+        file=sys.stderr,
+    )
 
 
 @app.command()

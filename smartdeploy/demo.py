@@ -56,8 +56,14 @@ def stack_info(settings: Settings) -> dict[str, Any]:
 
 
 def _consumer(conf: dict[str, str]) -> Consumer:
-    consumer = Consumer({**conf, "group.id": f"smartdeploy-demo-{time.time_ns()}",
-                         "enable.auto.commit": False, "auto.offset.reset": "latest"})
+    consumer = Consumer(
+        {
+            **conf,
+            "group.id": f"smartdeploy-demo-{time.time_ns()}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "latest",
+        }
+    )
     parts = []
     for topic in WATCHED:
         meta = consumer.list_topics(topic, timeout=10).topics[topic]
@@ -106,14 +112,20 @@ def _table(seen: Seen, scenario: Scenario) -> Table:
         if dep not in seen.p_failure and dep not in outcomes:
             continue
         p = seen.p_failure.get(dep)
-        table.add_row(dep, f"{p:.2f}" if p is not None else "…", seen.strategy.get(dep, "…"),
-                      (seen.rollback.get(dep) or "")[:60], seen.action.get(dep, ""),
-                      outcomes.get(dep, "in progress"))
+        table.add_row(
+            dep,
+            f"{p:.2f}" if p is not None else "…",
+            seen.strategy.get(dep, "…"),
+            (seen.rollback.get(dep) or "")[:60],
+            seen.action.get(dep, ""),
+            outcomes.get(dep, "in progress"),
+        )
     return table
 
 
-def run_demo(settings: Settings, api_url: str = "", minutes: float = 60.0,
-             speed: float = 60.0, seed: int = 7) -> int:
+def run_demo(
+    settings: Settings, api_url: str = "", minutes: float = 60.0, speed: float = 60.0, seed: int = 7
+) -> int:
     console = Console()
     info = stack_info(settings)
     api = api_url or info["api_url"]
@@ -134,8 +146,9 @@ def run_demo(settings: Settings, api_url: str = "", minutes: float = 60.0,
     scenario = Scenario(start, seed, reactive=True)
     scenario.minutes = minutes
     seen = Seen()
-    progress = Progress(TextColumn("simulated"), BarColumn(), TextColumn("{task.description}"),
-                        TimeElapsedColumn())
+    progress = Progress(
+        TextColumn("simulated"), BarColumn(), TextColumn("{task.description}"), TimeElapsedColumn()
+    )
     task = progress.add_task("0 min", total=minutes)
     wall0 = time.monotonic()
     grid = Table.grid()
@@ -161,33 +174,40 @@ def run_demo(settings: Settings, api_url: str = "", minutes: float = 60.0,
     return _summary(console, api, seen, scenario, settings)
 
 
-def _summary(console: Console, api: str, seen: Seen, scenario: Scenario,
-             settings: Settings) -> int:
+def _summary(console: Console, api: str, seen: Seen, scenario: Scenario, settings: Settings) -> int:
     console.print(_table(seen, scenario))
     rolled = [d for d, o in scenario.outcomes().items() if o == "rolled_back"]
-    console.print(f"predicted {len(seen.p_failure)} deployments, chose strategies "
-                  f"{sorted(set(seen.strategy.values()))}, rolled back {len(rolled)}: {rolled}")
+    console.print(
+        f"predicted {len(seen.p_failure)} deployments, chose strategies "
+        f"{sorted(set(seen.strategy.values()))}, rolled back {len(rolled)}: {rolled}"
+    )
     headers = {}
     token = next(iter(settings.api_tokens), None)
     if token:
         headers["Authorization"] = f"Bearer {token}"
     for _ in range(40):
         try:
-            resp = httpx.get(f"{api}/v1/deployments", params={"outcome": "rolled_back"},
-                             headers=headers, timeout=5)
+            resp = httpx.get(
+                f"{api}/v1/deployments",
+                params={"outcome": "rolled_back"},
+                headers=headers,
+                timeout=5,
+            )
             items = resp.json().get("items", []) if resp.status_code == 200 else []
         except httpx.HTTPError:
             items = []
         if len(items) >= len(rolled):
             break
         time.sleep(0.5)
-    console.print(f"GET /v1/deployments?outcome=rolled_back → {len(items)} item(s); "
-                  f"open {api}/ to explore")
+    console.print(
+        f"GET /v1/deployments?outcome=rolled_back → {len(items)} item(s); open {api}/ to explore"
+    )
     return 0
 
 
 def write_stack_info(path: Path, kafka_bootstrap: str, api_url: str) -> None:
     """Written by ``smartdeploy up`` so the demo and tools find the running stack."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"kafka_bootstrap": kafka_bootstrap, "api_url": api_url}),
-                    encoding="utf-8")
+    path.write_text(
+        json.dumps({"kafka_bootstrap": kafka_bootstrap, "api_url": api_url}), encoding="utf-8"
+    )

@@ -36,8 +36,7 @@ def _stop_on_signals() -> threading.Event:
 
 
 def _logging() -> None:
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
 
 def run_worker_process(settings: Settings) -> int:
@@ -95,8 +94,7 @@ def run_api_process(settings: Settings) -> int:
     models = _CheckpointModels(settings)
     app = build_api_app(settings, store, publisher, models.get, live)
     stop = threading.Event()
-    feeder = threading.Thread(target=KafkaLiveFeeder(settings, live).run, args=(stop,),
-                              daemon=True)
+    feeder = threading.Thread(target=KafkaLiveFeeder(settings, live).run, args=(stop,), daemon=True)
     feeder.start()
     try:
         uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level="info")
@@ -123,6 +121,7 @@ class _CheckpointModels:
         now = time.monotonic()
         if self._pipeline is None or now - self._loaded_at > 60:
             self._pipeline = latest_checkpoint_pipeline(self.settings) or (
-                self._pipeline or build_pipeline(self.settings))
+                self._pipeline or build_pipeline(self.settings)
+            )
             self._loaded_at = now
         return self._pipeline

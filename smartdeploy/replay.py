@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from schemas import MetricBatch, Override, parse_deploy_event
 from schemas import topics as t
+from streams.deadletter import dead_letter
 from streams.pipeline import Output, Pipeline
 
 
@@ -43,9 +44,19 @@ def output_line(out: Output) -> str:
     )
 
 
-def dlq_line(lineno: int, raw: str, error: str) -> str:
-    doc = {"topic": t.DLQ, "key": "", "value": {"line": lineno, "error": error, "payload": raw}}
-    return json.dumps(doc, sort_keys=True)
+def dlq_line(lineno: int, raw: str, error: Exception, at: datetime | None) -> str:
+    """The dead letter a live worker would publish for this line (event time: the last input's)."""
+    letter = dead_letter(
+        topic="replay",
+        partition=0,
+        offset=lineno,
+        key=None,
+        value=raw.encode("utf-8"),
+        timestamp_ms=int(at.timestamp() * 1000) if at else 0,
+        stage="parse",
+        error=error,
+    )
+    return output_line(Output(t.DLQ, "", letter))
 
 
 @dataclass
@@ -74,7 +85,7 @@ def replay(
             msg = parse_input(json.loads(raw))
         except (ValueError, ValidationError) as exc:
             stats.dead_letters += 1
-            write(dlq_line(lineno, raw, _reason(exc)))
+            write(dlq_line(lineno, raw, exc, last))
             continue
         when = msg.occurred_at  # type: ignore[attr-defined]
         if last is not None and when < last:
@@ -86,14 +97,6 @@ def replay(
         if progress is not None and stats.inputs % 1000 == 0:
             progress(stats)
     return stats
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
-    return str(exc)
 
 
 def read_lines(handle: IO[str]) -> Iterator[str]:

@@ -111,9 +111,14 @@ def request_for(r: Rollout, at: datetime) -> DeploymentRequested:
             "previous_version": r.previous,
             "app_type": s.app_type,
             "risk_tolerance": 0.2 if s.compliance else 0.6,
-            "change": {"files_changed": r.files_changed, "lines_added": r.files_changed * 23,
-                       "lines_deleted": r.files_changed * 7, "src_churn": r.files_changed * 30,
-                       "test_churn": r.files_changed * 4, "commits": max(1, r.files_changed // 6)},
+            "change": {
+                "files_changed": r.files_changed,
+                "lines_added": r.files_changed * 23,
+                "lines_deleted": r.files_changed * 7,
+                "src_churn": r.files_changed * 30,
+                "test_churn": r.files_changed * 4,
+                "commits": max(1, r.files_changed // 6),
+            },
             "tests": {"run": 420, "failed": 0, "skipped": 6, "coverage": 0.78},
             "findings": {"medium": 1 if r.fault != "none" else 0},
             "resources": {"spare_capacity": s.spare_capacity, "replicas": 6},
@@ -121,8 +126,12 @@ def request_for(r: Rollout, at: datetime) -> DeploymentRequested:
             "compliance": list(s.compliance),
             "deploy_frequency_per_day": 4.0,
             "labels": {"team": "demo", "branch": "main"},
-            "target": {"kind": "deployment", "namespace": "shop", "name": s.app,
-                       "canary_name": f"{s.app}-canary"},
+            "target": {
+                "kind": "deployment",
+                "namespace": "shop",
+                "name": s.app,
+                "canary_name": f"{s.app}-canary",
+            },
         }
     )
 
@@ -138,19 +147,34 @@ def backfill(start: datetime, seed: int = 7, per_app: int = 40) -> list[BaseMode
             big = rng.random() < 0.3
             files = rng.randint(20, 90) if big else rng.randint(1, 12)
             fails = rng.random() < (base_fail * (2.5 if big else 0.6))
-            r = Rollout(s, 0, f"0.{i}.0", f"0.{i - 1}.0" if i else "0.0.0",
-                        "errors" if fails else "none", "rolling", files)
+            r = Rollout(
+                s,
+                0,
+                f"0.{i}.0",
+                f"0.{i - 1}.0" if i else "0.0.0",
+                "errors" if fails else "none",
+                "rolling",
+                files,
+            )
             req = request_for(r, at)
-            req = req.model_copy(update={"id": derived_id("backfill", s.app, i),
-                                         "deployment_id": f"{s.app}-hist-{i}"})
+            req = req.model_copy(
+                update={
+                    "id": derived_id("backfill", s.app, i),
+                    "deployment_id": f"{s.app}-hist-{i}",
+                }
+            )
             events.append(req)
-            events.append(DeploymentFinished(
-                id=derived_id("backfill", s.app, i, "finished"),
-                occurred_at=at + timedelta(minutes=rng.randint(5, 25)),
-                deployment_id=req.deployment_id, app=s.app, environment="production",
-                outcome="failed" if fails else "succeeded",
-                reason="post-deploy errors" if fails else "",
-            ))
+            events.append(
+                DeploymentFinished(
+                    id=derived_id("backfill", s.app, i, "finished"),
+                    occurred_at=at + timedelta(minutes=rng.randint(5, 25)),
+                    deployment_id=req.deployment_id,
+                    app=s.app,
+                    environment="production",
+                    outcome="failed" if fails else "succeeded",
+                    reason="post-deploy errors" if fails else "",
+                )
+            )
     events.sort(key=lambda e: e.occurred_at)  # type: ignore[attr-defined]
     return events
 
@@ -193,23 +217,59 @@ def _series(
 ) -> list[Series]:
     base = {"app": s.app, "version": version, "track": track, "namespace": "shop"}
     out = [
-        Series(name="http_requests_total", labels={**base, "code": "200"},
-               deployment_id=dep, version=version, track=track,  # type: ignore[arg-type]
-               timestamps_ms=[ts_ms], values=[round(c.ok, 3)]),
-        Series(name="http_requests_total", labels={**base, "code": "500"},
-               deployment_id=dep, version=version, track=track,  # type: ignore[arg-type]
-               timestamps_ms=[ts_ms], values=[round(c.err, 3)]),
+        Series(
+            name="http_requests_total",
+            labels={**base, "code": "200"},
+            deployment_id=dep,
+            version=version,
+            track=track,  # type: ignore[arg-type]
+            timestamps_ms=[ts_ms],
+            values=[round(c.ok, 3)],
+        ),
+        Series(
+            name="http_requests_total",
+            labels={**base, "code": "500"},
+            deployment_id=dep,
+            version=version,
+            track=track,  # type: ignore[arg-type]
+            timestamps_ms=[ts_ms],
+            values=[round(c.err, 3)],
+        ),
     ]
     for bi, le in enumerate((*map(str, BUCKETS), "+Inf")):
-        out.append(Series(name="http_request_duration_seconds_bucket", labels={**base, "le": le},
-                          deployment_id=dep, version=version, track=track,  # type: ignore[arg-type]
-                          timestamps_ms=[ts_ms], values=[round(c.buckets[bi], 3)]))
-    out.append(Series(name="http_request_duration_seconds_count", labels=base,
-                      deployment_id=dep, version=version, track=track,  # type: ignore[arg-type]
-                      timestamps_ms=[ts_ms], values=[round(c.buckets[-1], 3)]))
-    out.append(Series(name="http_request_duration_seconds_sum", labels=base,
-                      deployment_id=dep, version=version, track=track,  # type: ignore[arg-type]
-                      timestamps_ms=[ts_ms], values=[round(c.total_latency, 4)]))
+        out.append(
+            Series(
+                name="http_request_duration_seconds_bucket",
+                labels={**base, "le": le},
+                deployment_id=dep,
+                version=version,
+                track=track,  # type: ignore[arg-type]
+                timestamps_ms=[ts_ms],
+                values=[round(c.buckets[bi], 3)],
+            )
+        )
+    out.append(
+        Series(
+            name="http_request_duration_seconds_count",
+            labels=base,
+            deployment_id=dep,
+            version=version,
+            track=track,  # type: ignore[arg-type]
+            timestamps_ms=[ts_ms],
+            values=[round(c.buckets[-1], 3)],
+        )
+    )
+    out.append(
+        Series(
+            name="http_request_duration_seconds_sum",
+            labels=base,
+            deployment_id=dep,
+            version=version,
+            track=track,  # type: ignore[arg-type]
+            timestamps_ms=[ts_ms],
+            values=[round(c.total_latency, 4)],
+        )
+    )
     return out
 
 
@@ -275,8 +335,15 @@ class Scenario:
                 err = 0.12 if r.fault == "errors" and bad else s.error_rate
                 _scrape(self.rng, c, s, p50, err, 0.1)
                 series += _series(s, r.version, "canary", deployment_id(r), c, ts_ms)
-            out.append(MetricBatch(id=derived_id("demo-metrics", app, self.elapsed_s),
-                                   occurred_at=at, app=app, source="demo", series=series))
+            out.append(
+                MetricBatch(
+                    id=derived_id("demo-metrics", app, self.elapsed_s),
+                    occurred_at=at,
+                    app=app,
+                    source="demo",
+                    series=series,
+                )
+            )
         self.elapsed_s += SCRAPE_S
         return out
 
@@ -292,11 +359,17 @@ class Scenario:
         if now_min >= r.at_min and self._once(dep + ":req"):
             out.append(request_for(r, at))
         if now_min >= r.at_min + 0.25 and self._once(dep + ":start"):
-            out.append(DeploymentStarted(
-                id=derived_id("demo", dep, "started"), occurred_at=at, deployment_id=dep,
-                app=s.app, version=r.version,
-                strategy=self.strategy_for.get(dep, r.strategy),  # type: ignore[arg-type]
-                parameters={"steps": [10, 25, 50, 100]}))
+            out.append(
+                DeploymentStarted(
+                    id=derived_id("demo", dep, "started"),
+                    occurred_at=at,
+                    deployment_id=dep,
+                    app=s.app,
+                    version=r.version,
+                    strategy=self.strategy_for.get(dep, r.strategy),  # type: ignore[arg-type]
+                    parameters={"steps": [10, 25, 50, 100]},
+                )
+            )
         if dep in self._done:
             return out
         if r.fault != "none" and not self.reactive:
@@ -304,26 +377,55 @@ class Scenario:
         rb = self._rollback_at.get(dep)
         if rb is not None and now_min >= rb:
             self._done[dep] = "rolled_back"
-            out.append(DeploymentFinished(
-                id=derived_id("demo", dep, "finished"), occurred_at=at, deployment_id=dep,
-                app=s.app, outcome="rolled_back", reason="rolled back after KPI breach"))
+            out.append(
+                DeploymentFinished(
+                    id=derived_id("demo", dep, "finished"),
+                    occurred_at=at,
+                    deployment_id=dep,
+                    app=s.app,
+                    outcome="rolled_back",
+                    reason="rolled back after KPI breach",
+                )
+            )
             return out
         if r.fault == "none":
             if now_min >= r.at_min + PROMOTE_AFTER_MIN and self._once(dep + ":promote"):
-                out.append(DeploymentStep(
-                    id=derived_id("demo", dep, "promoted"), occurred_at=at, deployment_id=dep,
-                    app=s.app, step=4, phase="promoted", weight=100.0, message="promoted"))
+                out.append(
+                    DeploymentStep(
+                        id=derived_id("demo", dep, "promoted"),
+                        occurred_at=at,
+                        deployment_id=dep,
+                        app=s.app,
+                        step=4,
+                        phase="promoted",
+                        weight=100.0,
+                        message="promoted",
+                    )
+                )
                 self._versions[s.app] = r.version
             if now_min >= r.at_min + PROMOTE_AFTER_MIN + BAKE_MIN:
                 self._done[dep] = "succeeded"
-                out.append(DeploymentFinished(
-                    id=derived_id("demo", dep, "finished"), occurred_at=at, deployment_id=dep,
-                    app=s.app, outcome="succeeded"))
+                out.append(
+                    DeploymentFinished(
+                        id=derived_id("demo", dep, "finished"),
+                        occurred_at=at,
+                        deployment_id=dep,
+                        app=s.app,
+                        outcome="succeeded",
+                    )
+                )
         elif now_min >= r.at_min + 20 and self._once(dep + ":failed"):
             self._done[dep] = "failed"
-            out.append(DeploymentFinished(
-                id=derived_id("demo", dep, "finished"), occurred_at=at, deployment_id=dep,
-                app=s.app, outcome="failed", reason="regression was not caught"))
+            out.append(
+                DeploymentFinished(
+                    id=derived_id("demo", dep, "finished"),
+                    occurred_at=at,
+                    deployment_id=dep,
+                    app=s.app,
+                    outcome="failed",
+                    reason="regression was not caught",
+                )
+            )
         return out
 
 

@@ -37,8 +37,9 @@ def _broker(settings: Settings, console: Console) -> Iterator[Settings]:
         yield settings
         return
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    broker = EmbeddedBroker(port=settings.embedded_broker_port,
-                            log_path=settings.data_dir / "broker.log")
+    broker = EmbeddedBroker(
+        port=settings.embedded_broker_port, log_path=settings.data_dir / "broker.log"
+    )
     broker.start()
     console.print(f"embedded broker (Tansu) on {broker.bootstrap}")
     try:
@@ -48,8 +49,9 @@ def _broker(settings: Settings, console: Console) -> Iterator[Settings]:
         console.print("broker stopped")
 
 
-def _threads(targets: dict[str, Callable[[threading.Event], Any]],
-             stop: threading.Event) -> list[threading.Thread]:
+def _threads(
+    targets: dict[str, Callable[[threading.Event], Any]], stop: threading.Event
+) -> list[threading.Thread]:
     threads = []
     for name, target in targets.items():
         th = threading.Thread(target=_guarded(name, target, stop), name=name, daemon=True)
@@ -58,8 +60,9 @@ def _threads(targets: dict[str, Callable[[threading.Event], Any]],
     return threads
 
 
-def _guarded(name: str, target: Callable[[threading.Event], Any],
-             stop: threading.Event) -> Callable[[], None]:
+def _guarded(
+    name: str, target: Callable[[threading.Event], Any], stop: threading.Event
+) -> Callable[[], None]:
     def run() -> None:
         try:
             target(stop)
@@ -67,22 +70,33 @@ def _guarded(name: str, target: Callable[[threading.Event], Any],
             log.exception("%s crashed; stopping the stack", name)
             stop.set()
             signal.raise_signal(signal.SIGTERM)
+
     return run
 
 
-async def _serve(settings: Settings, parts: Components, stop: threading.Event,
-                 console: Console) -> None:
+async def _serve(
+    settings: Settings, parts: Components, stop: threading.Event, console: Console
+) -> None:
     import uvicorn
 
     await parts.worker.start()
-    config = uvicorn.Config(parts.api, host=settings.api_host, port=settings.api_port,
-                            log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        parts.api,
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="warning",
+        lifespan="on",
+    )
     server = uvicorn.Server(config)
     console.print(f"API and UI on http://{settings.api_host}:{settings.api_port}")
 
     async def watch_stop() -> None:
-        while not stop.is_set():
+        crashed = asyncio.ensure_future(parts.worker.wait())
+        while not stop.is_set() and not crashed.done():
             await asyncio.sleep(0.2)
+        if crashed.done():
+            console.print("[red]worker stopped unexpectedly; stopping the stack[/red]")
+        crashed.cancel()
         server.should_exit = True
 
     watcher = asyncio.create_task(watch_stop())
@@ -108,8 +122,11 @@ def run_stack(settings: Settings) -> int:
     with _broker(settings, console) as live:
         ensure_topics(live, t.ALL_TOPICS, live.kafka_partitions)
         parts = build_components(live)
-        write_stack_info(live.data_dir / "stack.json", live.kafka_bootstrap or "",
-                         f"http://{live.api_host}:{live.api_port}")
+        write_stack_info(
+            live.data_dir / "stack.json",
+            live.kafka_bootstrap or "",
+            f"http://{live.api_host}:{live.api_port}",
+        )
         threads = _threads(parts.threads, stop)
         try:
             asyncio.run(_serve(live, parts, stop, console))

@@ -28,14 +28,11 @@ def build_pipeline(settings: Settings) -> Pipeline:
 
 def latest_checkpoint_pipeline(settings: Settings) -> Pipeline | None:
     """The worker's pipeline as of its newest checkpoint under ``data_dir``, if readable."""
-    from streams.app import GROUP
-    from streams.checkpoint import CheckpointError, CheckpointStore
-    from streams.topics import TopicNames
+    from streams.app import checkpoint_store
+    from streams.checkpoint import CheckpointError
 
-    group = TopicNames(settings.kafka_topic_prefix).group(GROUP)
-    store = CheckpointStore(settings.data_dir / "checkpoints" / f"{group}.ckpt")
     try:
-        ckpt = store.load()
+        ckpt = checkpoint_store(settings).load()
     except (CheckpointError, OSError) as exc:
         log.warning("cannot read the worker checkpoint: %s", exc)
         return None

@@ -12,25 +12,12 @@ import base64
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import ValidationError
 
-from schemas.base import Envelope, derived_id
+from schemas.base import derived_id
+from schemas.deadletter import DeadLetter
 
 MAX_ERROR_CHARS = 4000
-
-
-class DeadLetter(Envelope):
-    """One rejected input; ``id`` derives from its position, so re-delivery dedups."""
-
-    type: Literal["dead.letter"] = "dead.letter"
-    source_topic: str
-    partition: int = Field(ge=0)
-    offset: int = Field(ge=0)
-    key: str | None = None
-    stage: Literal["parse", "process"]
-    error: str
-    payload: str
-    payload_encoding: Literal["utf-8", "base64"] = "utf-8"
 
 
 def describe(error: BaseException) -> str:

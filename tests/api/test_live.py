@@ -158,3 +158,16 @@ def test_rendered_answer_is_encoded_once_per_version() -> None:
     assert cache.get_rendered("d0", render) == cache.get_rendered("d0", render) == b"x"
     assert cache.get_rendered("nope", render) is None
     assert calls == ["d0"]
+
+
+def test_peek_answers_only_fresh_encoded_hits() -> None:
+    history = _history()
+    cache, clock = _cached(history, ttl_active_s=1.0, settle_s=5.0)
+    assert cache.peek_rendered("d0") is None  # never loaded: the caller goes to the store
+    cache.get_rendered("d0", lambda row: b"body")
+    assert cache.peek_rendered("d0") == b"body"
+    cache.invalidate({"deployment_id": "d0"})
+    assert cache.peek_rendered("d0") is None
+    cache.get_rendered("d0", lambda row: b"new")
+    clock.now += 2  # just changed: the short TTL applies
+    assert cache.peek_rendered("d0") is None

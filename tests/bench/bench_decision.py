@@ -37,6 +37,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -260,13 +261,16 @@ def throughput(args: argparse.Namespace, samples_per_series: int) -> float:
         guard.on_deploy_event(e)
     samples = sum(b.sample_count() for b in batches)
     start = time.process_time()
-    outputs = 0
+    outputs: list[object] = []
     for b in batches:
-        outputs += len(guard.on_metrics(b))
+        outputs.extend(guard.on_metrics(b))
     cpu = time.process_time() - start
+    kinds = Counter(type(o).__name__ for o in outputs)
+    if kinds["RollbackCommand"]:  # a rolled-back deployment's metrics are skipped: invalid load
+        raise RuntimeError(f"the healthy throughput load caused rollbacks: {kinds}")
     rate = samples / cpu
     log(f"  guard: {samples} samples in {len(batches)} batches of {samples_per_series} "
-        f"scrape(s)/series: {cpu:.2f} s CPU, {rate:,.0f} samples/s, {outputs} outputs")
+        f"scrape(s)/series: {cpu:.2f} s CPU, {rate:,.0f} samples/s, {dict(kinds)}")
     return rate
 
 

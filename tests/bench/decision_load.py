@@ -16,7 +16,7 @@ event time as the simulated one, which the benchmark checks.
 
 from __future__ import annotations
 
-import random
+import math
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -186,19 +186,33 @@ def build_trial(tag: str, i: int, t0_ms: int, healthy_bodies: int = 4, pods_per_
     raise RuntimeError(f"trial {app}: no rollback after {len(bodies)} bodies (policy changed?)")
 
 
+def _increment(name: str, labels: Labels, rng: np.random.Generator) -> float:
+    """A healthy scrape's counter increase: ~500 requests, 0.5 % errors, ~50 ms latency."""
+    if name == "http_requests_total":
+        return float(rng.binomial(500, 0.005)) if labels["code"] == "500" else 500.0
+    if name == "http_request_duration_seconds_bucket":
+        le = labels["le"]
+        if le == "+Inf":
+            return 500.0
+        z = (math.log(float(le)) + 3.0) / 0.6
+        return float(round(500 * 0.5 * math.erfc(-z / math.sqrt(2))))
+    return 0.25 + float(rng.random()) * 0.01  # CPU seconds per 5 s
+
+
 def throughput_batches(deployments: int, batches: int, samples_per_series: int,
                        pods_per_track: int = 2, seed: int = 1
                        ) -> tuple[list[DeploymentRequested | DeploymentStarted], list[MetricBatch]]:
-    """A metric load for the in-process guard: KPI series of many watched canaries.
+    """A healthy metric load for the in-process guard: KPI series of many watched canaries.
 
     Every series feeds a default KPI (requests by code, latency buckets, CPU, memory), so
-    each sample counted is a sample the windows really take in. Batches are per app, like
-    the ingest publishes them, and rotate over the deployments in event-time order.
+    each sample counted is a sample the windows really take in; the load stays healthy,
+    so every deployment is watched to the end. Batches are per app, like the ingest
+    publishes them, and rotate over the deployments in event-time order.
     """
-    rng = random.Random(seed)
+    rng = np.random.default_rng(seed)
     t0 = 1_700_000_000_000
     events: list[DeploymentRequested | DeploymentStarted] = []
-    shapes: list[tuple[str, list[tuple[str, Labels, str, str]]]] = []
+    shapes: list[tuple[str, str, list[tuple[str, Labels, str, str]]]] = []
     for d in range(deployments):
         app, dep = f"tp-{d:04d}", f"tp-{d:04d}-{CANARY}"
         at = datetime.fromtimestamp(t0 / 1000, UTC)
@@ -209,7 +223,7 @@ def throughput_batches(deployments: int, batches: int, samples_per_series: int,
         series: list[tuple[str, Labels, str, str]] = []
         for track, version in (("stable", STABLE), ("canary", CANARY)):
             for p in range(pods_per_track):
-                pod = {"instance": f"10.2.{p}.9:8080", "pod": f"{app}-{track}-{p}",
+                pod = {"app": app, "instance": f"10.2.{p}.9:8080", "pod": f"{app}-{track}-{p}",
                        "namespace": "bench", "job": "kubernetes-pods"}
                 for h in HANDLERS:
                     for code in ("200", "500"):
@@ -220,29 +234,26 @@ def throughput_batches(deployments: int, batches: int, samples_per_series: int,
                                        {**pod, "handler": h, "le": le}, track, version))
                 series.append(("container_cpu_usage_seconds_total", pod, track, version))
                 series.append(("container_memory_working_set_bytes", pod, track, version))
-        shapes.append((dep, series))
+        shapes.append((app, dep, series))
     out: list[MetricBatch] = []
-    counters: dict[tuple[int, int], float] = {}
-    span = samples_per_series * SCRAPE_MS
+    totals: dict[tuple[int, int], float] = {}
     for b in range(batches):
-        d = b % deployments
-        rnd = b // deployments
-        dep, series = shapes[d]
-        app = dep.rsplit("-", 1)[0]
-        first = t0 + 2000 + rnd * span
+        d, rnd = b % deployments, b // deployments
+        app, dep, series = shapes[d]
+        first = t0 + 2000 + rnd * samples_per_series * SCRAPE_MS
         stamps = [first + k * SCRAPE_MS for k in range(samples_per_series)]
         s_out = []
         for j, (name, labels, track, version) in enumerate(series):
             vals = []
             for _ in stamps:
-                if name.endswith("_total") or name.endswith("_bucket"):
-                    counters[(d, j)] = counters.get((d, j), 0.0) + rng.randint(0, 500)
-                    vals.append(counters[(d, j)])
+                if name == "container_memory_working_set_bytes":
+                    vals.append(2e8 + float(rng.random()) * 1e6)
                 else:
-                    vals.append(2e8 + rng.random() * 1e7)
-            s_out.append(Series(name=name, labels={**labels, "app": app}, deployment_id=dep,
-                                version=version, track=track,  # type: ignore[arg-type]
+                    totals[(d, j)] = totals.get((d, j), 0.0) + _increment(name, labels, rng)
+                    vals.append(totals[(d, j)])
+            s_out.append(Series(name=name, labels=labels, deployment_id=dep, version=version,
+                                track=track,  # type: ignore[arg-type]
                                 timestamps_ms=stamps, values=vals))
-        at = datetime.fromtimestamp(stamps[-1] / 1000, UTC)
-        out.append(MetricBatch(occurred_at=at, app=app, series=s_out))
+        out.append(MetricBatch(occurred_at=datetime.fromtimestamp(stamps[-1] / 1000, UTC),
+                               app=app, series=s_out))
     return events, out
