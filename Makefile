@@ -67,3 +67,6 @@ deploy-sync: install-dev
 
 bench-worker: install-dev
 	$(PY) tests/bench/bench_worker.py
+
+bench-api: install-dev
+	$(PY) tests/bench/bench_api.py

@@ -30,7 +30,7 @@ from api import (
     routes_system,
     routes_ui,
 )
-from api.auth import require_role
+from api.auth import ROLE_RANK, require_role
 from api.deps import ApiDeps, errors
 from api.routes_system import ApiMetrics, MetricsMiddleware
 
@@ -152,8 +152,10 @@ def create_app(deps: ApiDeps) -> FastAPI:
     for router, role in deps.extra_routers:
         if role is None:
             app.include_router(router)
-        else:
-            app.include_router(router, dependencies=[Depends(require_role(role))],
+        elif role in ROLE_RANK:
+            app.include_router(router, dependencies=[Depends(require_role(role))],  # type: ignore[arg-type]
                                responses=errors(401, 403))
+        else:
+            raise ValueError(f"extra_routers: unknown role {role!r} (viewer|operator|admin)")
     app.include_router(routes_ui.router)
     return app

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 
-from api.auth import AuthConfig, Role
+from api.auth import AuthConfig
 from api.live import InMemoryLiveFeed, LiveFeed
 from api.ports import HistoryReader, PolicyStore, Publisher
 
@@ -44,7 +44,7 @@ class ApiDeps:
     readiness: Callable[[], dict[str, bool]] = _always_ready
     #: Routers written elsewhere (ingest, predict, strategy) with the role they require,
     #: or None when the router does its own auth.
-    extra_routers: list[tuple[APIRouter, Role | None]] = field(default_factory=list)
+    extra_routers: list[tuple[APIRouter, str | None]] = field(default_factory=list)
     title: str = "smartdeploy"
     #: SSE connections are closed after this long (clients reconnect): bounds the life of
     #: a forgotten tab's subscription and lets load balancers rebalance.

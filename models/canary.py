@@ -90,15 +90,29 @@ def binom_sf(k: int, n: int, p: float) -> float:
         mu, sd = n * p, math.sqrt(n * p * (1 - p))
         return _norm_sf((k - 0.5 - mu) / sd)
     i = np.arange(k, n + 1, dtype=float)
-    logs = (math.lgamma(n + 1) - np.vectorize(math.lgamma)(i + 1)
-            - np.vectorize(math.lgamma)(n - i + 1) + i * math.log(p) + (n - i) * math.log1p(-p))
+    logs = (
+        math.lgamma(n + 1)
+        - np.vectorize(math.lgamma)(i + 1)
+        - np.vectorize(math.lgamma)(n - i + 1)
+        + i * math.log(p)
+        + (n - i) * math.log1p(-p)
+    )
     top = logs.max()
     return float(min(1.0, math.exp(top) * np.exp(logs - top).sum()))
 
 
-def judge(subject: KpiSample, reference: KpiSample, *, direction: str = "up",
-          alpha: float = 0.001, tolerance: float = 0.2, floor: float = 0.0,
-          spread_ratio: float = 1.3, min_points: int = 6, counts: bool = True) -> JudgeResult:
+def judge(
+    subject: KpiSample,
+    reference: KpiSample,
+    *,
+    direction: str = "up",
+    alpha: float = 0.001,
+    tolerance: float = 0.2,
+    floor: float = 0.0,
+    spread_ratio: float = 1.5,
+    min_points: int = 6,
+    counts: bool = True,
+) -> JudgeResult:
     """Compare the subject (canary) window with the reference (baseline) window."""
     x, y = subject.points, reference.points
     sign = 1.0 if direction == "up" else -1.0
@@ -108,16 +122,23 @@ def judge(subject: KpiSample, reference: KpiSample, *, direction: str = "up",
         p = mann_whitney_greater(sign * x, sign * y)
         rel = sign * (mx - my) / abs(my) if my else (math.inf if sign * (mx - my) > 0 else 0.0)
         if p < alpha and rel > tolerance and abs(mx - my) > floor:
-            results.append(JudgeResult(True, "shift", p, rel,
-                                       f"median {mx:.4g} vs {my:.4g} (p={p:.2g})"))
+            results.append(
+                JudgeResult(True, "shift", p, rel, f"median {mx:.4g} vs {my:.4g} (p={p:.2g})")
+            )
         dx, dy = np.abs(np.diff(x)), np.abs(np.diff(y))
         p = mann_whitney_greater(dx, dy)
         sx, sy = float(np.median(dx)), float(np.median(dy))
         grow = sx / sy if sy > 0 else (math.inf if sx > 0 else 1.0)
         if p < alpha and grow > spread_ratio and sx - sy > floor:
-            results.append(JudgeResult(True, "spread", p, grow,
-                                       f"step-to-step variation {sx:.4g} vs {sy:.4g} "
-                                       f"(p={p:.2g})"))
+            results.append(
+                JudgeResult(
+                    True,
+                    "spread",
+                    p,
+                    grow,
+                    f"step-to-step variation {sx:.4g} vs {sy:.4g} (p={p:.2g})",
+                )
+            )
     if counts and direction == "up" and subject.den > 0 and reference.den > 0:
         kc, kb = int(round(subject.num)), int(round(reference.num))
         share = subject.den / (subject.den + reference.den)
@@ -129,9 +150,15 @@ def judge(subject: KpiSample, reference: KpiSample, *, direction: str = "up",
         if kc >= 3 and ratio > 1.0 + tolerance and occ_c >= 3 and occ_c >= occ_b + 2:
             p = binom_sf(kc, kc + kb, share)
             if p < alpha:
-                results.append(JudgeResult(True, "counts", p, ratio,
-                                           f"{kc} vs {kb} events at exposure share "
-                                           f"{share:.2f} (p={p:.2g})"))
+                results.append(
+                    JudgeResult(
+                        True,
+                        "counts",
+                        p,
+                        ratio,
+                        f"{kc} vs {kb} events at exposure share {share:.2f} (p={p:.2g})",
+                    )
+                )
     if not results:
         return JudgeResult(False)
     return min(results, key=lambda r: r.p_value)

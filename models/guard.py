@@ -57,8 +57,9 @@ class _AppHistory:
         for tick in range(max(self.next_tick_ms, last - 100 * step), last + 1, step):
             for k in self.windows.kpis:
                 s = self.windows.sample("stable", k.index, tick, k.policy.window)
-                if s.value is not None and s.samples >= (k.policy.min_samples or
-                                                         self.policy.min_samples):
+                if s.value is not None and s.samples >= (
+                    k.policy.min_samples or self.policy.min_samples
+                ):
                     self.learners[k.policy.name].learn(s.value)
         self.next_tick_ms = max(self.next_tick_ms, last + step)
 
@@ -70,6 +71,7 @@ class DeploymentGuard:
         self.policies = policies
         self._watches: OrderedDict[str, Watch] = OrderedDict()
         self._apps: OrderedDict[str, _AppHistory] = OrderedDict()
+        self._latest: dict[str, str | None] = {}  # app -> its newest watched deployment
 
     # ----------------------------------------------------------------- lifecycle
     def _watch(self, deployment_id: str, app: str) -> Watch:
@@ -96,6 +98,7 @@ class DeploymentGuard:
             w.version = event.version or w.version
             if not w.watching and not w.rolled_back and not w.finished:
                 w.start(at)
+                self._latest[w.app] = w.deployment_id
         elif isinstance(event, DeploymentStep):
             if event.phase == "promoted" and w.bake_until_ms is None:
                 w.bake_until_ms = at + int(w.policy.bake_time * 1000)
@@ -110,10 +113,20 @@ class DeploymentGuard:
         return []
 
     def _active(self, app: str) -> Watch | None:
-        for w in reversed(self._watches.values()):
-            if w.app == app and w.watching:
-                return w
-        return None
+        """The app's newest deployment still watched (a scan only when that one ended)."""
+        dep = self._latest.get(app)
+        w = self._watches.get(dep) if dep is not None else None
+        if w is not None and w.watching:
+            return w
+        if app in self._latest and dep is None:
+            return None
+        found = next(
+            (x for x in reversed(self._watches.values()) if x.app == app and x.watching), None
+        )
+        self._latest[app] = found.deployment_id if found is not None else None
+        if len(self._latest) > MAX_APPS:
+            self._latest.pop(next(iter(self._latest)))
+        return found
 
     # ------------------------------------------------------------------- metrics
     def on_metrics(self, batch: MetricBatch) -> list[BaseModel]:
@@ -175,8 +188,11 @@ class DeploymentGuard:
             if baked and state != "rollback":
                 reason = f"bake time passed; {reason}"
             if state != previous or w.ticks % w.policy.verdict_every == 0 or baked:
-                out.append(self._verdict(w, derived_id(w.deployment_id, "verdict", tick), tick,
-                                         previous, reason))
+                out.append(
+                    self._verdict(
+                        w, derived_id(w.deployment_id, "verdict", tick), tick, previous, reason
+                    )
+                )
             if state == "rollback" and not w.held:
                 out.append(self._rollback(w, tick, reason))
             elif baked:
@@ -185,27 +201,47 @@ class DeploymentGuard:
                     self._watches.pop(w.deployment_id, None)
         return out
 
-    def _verdict(self, w: Watch, vid: str, at_ms: int, previous: str | None, reason: str
-                 ) -> Verdict:
+    def _verdict(
+        self, w: Watch, vid: str, at_ms: int, previous: str | None, reason: str
+    ) -> Verdict:
         return Verdict(
-            id=vid, occurred_at=ms_to_dt(at_ms), deployment_id=w.deployment_id, app=w.app,
+            id=vid,
+            occurred_at=ms_to_dt(at_ms),
+            deployment_id=w.deployment_id,
+            app=w.app,
             state=w.machine.state or "inconclusive",  # type: ignore[arg-type]
             previous_state=previous,  # type: ignore[arg-type]
-            counters=dict(w.machine.counters), evidence=list(w.evidence), reason=reason,
-            held=w.held, details={"strategy": w.strategy, "version": w.version,
-                                  "watching": w.watching, "ticks": w.ticks},
+            counters=dict(w.machine.counters),
+            evidence=list(w.evidence),
+            reason=reason,
+            held=w.held,
+            details={
+                "strategy": w.strategy,
+                "version": w.version,
+                "watching": w.watching,
+                "ticks": w.ticks,
+            },
         )
 
-    def _rollback(self, w: Watch, at_ms: int, reason: str, forced: bool = False,
-                  by: str = "smartdeploy") -> RollbackCommand:
+    def _rollback(
+        self, w: Watch, at_ms: int, reason: str, forced: bool = False, by: str = "smartdeploy"
+    ) -> RollbackCommand:
         w.rolled_back = True
         w.stop()
         return RollbackCommand(
-            id=derived_id(w.deployment_id, "rollback"), occurred_at=ms_to_dt(at_ms),
-            deployment_id=w.deployment_id, app=w.app, environment=w.environment,
-            target=w.target, strategy=w.strategy, from_version=w.version,
-            to_version=w.previous_version, reason=reason, evidence=list(w.evidence),
-            forced=forced, requested_by=by,
+            id=derived_id(w.deployment_id, "rollback"),
+            occurred_at=ms_to_dt(at_ms),
+            deployment_id=w.deployment_id,
+            app=w.app,
+            environment=w.environment,
+            target=w.target,
+            strategy=w.strategy,
+            from_version=w.version,
+            to_version=w.previous_version,
+            reason=reason,
+            evidence=list(w.evidence),
+            forced=forced,
+            requested_by=by,
         )
 
     # ----------------------------------------------------------------- overrides

@@ -67,9 +67,21 @@ class OutcomeHistory:
     """
 
     __slots__ = (
-        "n", "failures", "last", "streak", "since_failure", "ewma", "window", "window_sum",
-        "t_last_failure", "t_last_outcome", "t_last_request", "pending", "recent_requests",
-        "state_n", "state_failures",
+        "n",
+        "failures",
+        "last",
+        "streak",
+        "since_failure",
+        "ewma",
+        "window",
+        "window_sum",
+        "t_last_failure",
+        "t_last_outcome",
+        "t_last_request",
+        "pending",
+        "recent_requests",
+        "state_n",
+        "state_failures",
     )
 
     def __init__(self) -> None:
@@ -206,3 +218,25 @@ class OutcomeHistory:
             f"{prefix}_pending": math.log1p(self.pending),
             f"{prefix}_requests_1h": math.log1p(self._requests_since(now - _RECENT_REQUESTS_S)),
         }
+
+
+def drop_idle_streams(histories: dict[str, OutcomeHistory], before: float) -> int:
+    r"""Forget sub-app streams (branch, trigger) with nothing pending and no request
+    since ``before``, so state stays bounded; app and platform streams are kept. A branch
+    that comes back later starts again from its app's rate. Returns how many were dropped.
+
+    >>> hs = {"app\x1fa": OutcomeHistory(), "env\x1fa\x1fold": OutcomeHistory()}
+    >>> hs["env\x1fa\x1fold"].t_last_request = 5.0
+    >>> drop_idle_streams(hs, before=10.0), sorted(hs)
+    (1, ['app\x1fa'])
+    """
+    idle = [
+        key
+        for key, h in histories.items()
+        if not key.startswith(("app\x1f", "*"))
+        and h.pending == 0
+        and (h.t_last_request or 0.0) < before
+    ]
+    for key in idle:
+        del histories[key]
+    return len(idle)

@@ -137,8 +137,15 @@ def _aggregate(points: np.ndarray, how: str, n_series: int) -> float | None:
     return float(points.mean())
 
 
-def evaluate(kpi: CompiledKpi, sums: np.ndarray, counts: np.ndarray, cols: list[float],
-             window_s: float, res_s: float, n_series: int) -> KpiSample:
+def evaluate(
+    kpi: CompiledKpi,
+    sums: np.ndarray,
+    counts: np.ndarray,
+    cols: list[float],
+    window_s: float,
+    res_s: float,
+    n_series: int,
+) -> KpiSample:
     """Compute a KPI from window rows (oldest → newest) of ``sums``/``counts`` per column."""
     p = kpi.policy
     empty = np.empty(0)
@@ -151,8 +158,15 @@ def evaluate(kpi: CompiledKpi, sums: np.ndarray, counts: np.ndarray, cols: list[
         value = float(num.sum()) / total_den if total_den > 0 else None
         with np.errstate(invalid="ignore", divide="ignore"):
             pts = np.where(den > 0, num / den, np.nan)
-        return KpiSample(value, samples, pts[~np.isnan(pts)], float(num.sum()), total_den,
-                         num[den > 0], den[den > 0])
+        return KpiSample(
+            value,
+            samples,
+            pts[~np.isnan(pts)],
+            float(num.sum()),
+            total_den,
+            num[den > 0],
+            den[den > 0],
+        )
     if p.kind == "quantile":
         les = np.asarray(cols, dtype=float)
         order = np.argsort(les)
@@ -162,8 +176,7 @@ def evaluate(kpi: CompiledKpi, sums: np.ndarray, counts: np.ndarray, cols: list[
         samples = int(counts[:, order[-1]].sum())
         value = hist_quantile(p.quantile or 0.5, les, rows.sum(axis=0)[None, :])[0]
         pts = hist_quantile(p.quantile or 0.5, les, rows)
-        return KpiSample(None if math.isnan(value) else float(value), samples,
-                         pts[~np.isnan(pts)])
+        return KpiSample(None if math.isnan(value) else float(value), samples, pts[~np.isnan(pts)])
     col_sums, col_counts = sums[:, 0], counts[:, 0]
     samples = int(col_counts.sum())
     if p.kind == "counter_rate":
@@ -172,8 +185,9 @@ def evaluate(kpi: CompiledKpi, sums: np.ndarray, counts: np.ndarray, cols: list[
         span = (len(col_counts) - present[0]) * res_s if present.size else window_s
         value = float(col_sums.sum()) / span / per if samples else None
         pts = np.where(col_counts > 0, col_sums / res_s / per, np.nan)
-        return KpiSample(value, samples, pts[~np.isnan(pts)], float(col_sums.sum()),
-                         float(max(n_series, 1)))
+        return KpiSample(
+            value, samples, pts[~np.isnan(pts)], float(col_sums.sum()), float(max(n_series, 1))
+        )
     with np.errstate(invalid="ignore", divide="ignore"):
         pts = np.where(col_counts > 0, col_sums / col_counts, np.nan)
     kept = pts[~np.isnan(pts)]

@@ -58,8 +58,14 @@ def argo(values: np.ndarray, max_value: float, failure_limit: int = 2) -> int | 
     return None
 
 
-def kayenta(canary: np.ndarray, baseline: np.ndarray, per: int, confidence: float = 0.98,
-            tolerance: float = 0.25, min_points: int = 3) -> int | None:
+def kayenta(
+    canary: np.ndarray,
+    baseline: np.ndarray,
+    per: int,
+    confidence: float = 0.98,
+    tolerance: float = 0.25,
+    min_points: int = 3,
+) -> int | None:
     """First analysis (every ``per`` scrapes, scope = all samples so far) judged High."""
     alpha = 1.0 - confidence
     for i in range(len(canary) // per):

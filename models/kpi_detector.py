@@ -13,7 +13,8 @@ Deviations update the estimates only after clipping (a spike does not drag the l
 along). The strongest view is a raw score, calibrated against the series' own raw
 scores (an *anomaly likelihood*: how unusual the last few raw scores are for this
 series), then log-scaled into [0, 1]. After an alarm the output is held low for
-``quiet`` points: one incident raises one alarm, not a storm.
+``quiet`` points (longer while the series stays anomalous, at most ``max_hold``) unless
+a stronger score comes: one incident raises one alarm, not a storm, at any threshold.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class PointDetector:
     recent: tuple[float, ...] = ()
     hold: int = 0
     held: int = 0
+    held_level: float = 0.0
 
     def _raw(self, x: float) -> float:
         if self.n < 5:
@@ -78,7 +80,7 @@ class PointDetector:
         return 1.0 - math.exp(-z / 4.0)
 
     def _likelihood(self, raw: float) -> float:
-        self.recent = (*self.recent[-(self.short - 1):], raw) if self.short > 1 else (raw,)
+        self.recent = (*self.recent[-(self.short - 1) :], raw) if self.short > 1 else (raw,)
         if self.n < 30:
             return 0.5
         sd = max(math.sqrt(self.raw_var), 1e-3)
@@ -94,7 +96,9 @@ class PointDetector:
         out = min(1.0, max(0.0, math.log(max(1.0 - like, 1e-10)) / _LOG_EPS))
         if self.n < self.probation:
             out = 0.0
-        if self.held:
+        if self.held and out > self.held_level:
+            self.held_level, self.hold, self.held = out, self.quiet, 1  # a stronger event
+        elif self.held:
             self.held += 1
             calm = out < self.alarm * self.rearm
             self.hold = self.hold - 1 if calm else max(self.hold, 3)
@@ -102,7 +106,7 @@ class PointDetector:
                 self.held = self.hold = 0
             out *= 0.1
         elif out >= self.alarm and self.quiet:
-            self.hold, self.held = self.quiet, 1
+            self.hold, self.held, self.held_level = self.quiet, 1, out
         self._learn(x, raw)
         return out
 

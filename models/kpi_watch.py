@@ -86,9 +86,12 @@ class Watch:
         """Begin watching: fresh windows, first tick at the next interval boundary."""
         kpis = compile_kpis(self.policy)
         self.windows = WindowSet(self.policy, kpis)
-        self.sustain = {k.policy.name: Sustain(
-            int(k.policy.for_ * 1000) if k.policy.for_ is not None else None, k.policy.x_of_y)
-            for k in kpis}
+        self.sustain = {
+            k.policy.name: Sustain(
+                int(k.policy.for_ * 1000) if k.policy.for_ is not None else None, k.policy.x_of_y
+            )
+            for k in kpis
+        }
         self.started_ms = at_ms
         step = self.interval_ms
         self.next_tick_ms = (at_ms // step + 1) * step
@@ -110,8 +113,11 @@ class Watch:
         """
         assert self.windows is not None
         promoted = self.bake_until_ms is not None
-        span = (2 * self.policy.analysis_interval + self.policy.resolution if promoted else
-                max((k.window for k in self.policy.active_kpis), default=60.0))
+        span = (
+            2 * self.policy.analysis_interval + self.policy.resolution
+            if promoted
+            else max((k.window for k in self.policy.active_kpis), default=60.0)
+        )
         if self.windows.has_track("canary", tick_ms - int(span * 1000)):
             return "canary"
         if self.strategy in ("canary", "shadow") and not promoted:
@@ -130,8 +136,9 @@ class Watch:
         self.next_tick_ms = last + step
         return list(range(first, last + 1, step))
 
-    def evaluate(self, tick_ms: int, learners: dict[str, LevelScorer]
-                 ) -> tuple[list[KpiStatus], list[str], str, str]:
+    def evaluate(
+        self, tick_ms: int, learners: dict[str, LevelScorer]
+    ) -> tuple[list[KpiStatus], list[str], str, str]:
         """Assess every KPI at ``tick_ms``; returns statuses, sustained KPIs, state, reason."""
         assert self.windows is not None
         w, subject = self.windows, self.subject_track(tick_ms)
@@ -144,9 +151,13 @@ class Watch:
                 other = "baseline" if w.has_track("baseline", tick_ms - 120_000) else "stable"
                 ref = w.sample(other, k.index, tick_ms, kp.window)
                 if kp.judge:
-                    pairs = [(w.sample(subject, k.index, tick_ms, span),
-                              w.sample(other, k.index, tick_ms, span))
-                             for span in judge_spans(kp.window, self.policy.judge_window)]
+                    pairs = [
+                        (
+                            w.sample(subject, k.index, tick_ms, span),
+                            w.sample(other, k.index, tick_ms, span),
+                        )
+                        for span in judge_spans(kp.window, self.policy.judge_window)
+                    ]
             st = assess(kp, self.policy, subject, subj, ref, learners.get(kp.name), pairs)
             statuses.append(st)
             if self.sustain[kp.name].update(st.status, tick_ms):
@@ -159,22 +170,40 @@ class Watch:
         kp = next(k for k in self.policy.active_kpis if k.name == st.kpi)
         return KpiWindow(
             id=derived_id(self.deployment_id, "kpi", st.kpi, tick_ms),
-            occurred_at=ms_to_dt(tick_ms), deployment_id=self.deployment_id, app=self.app,
-            track=st.track, kpi=st.kpi,  # type: ignore[arg-type]
-            window_start=ms_to_dt(tick_ms - int(kp.window * 1000)), window_end=ms_to_dt(tick_ms),
-            value=st.value, baseline=st.baseline, threshold=st.threshold, samples=st.samples,
+            occurred_at=ms_to_dt(tick_ms),
+            deployment_id=self.deployment_id,
+            app=self.app,
+            track=st.track,
+            kpi=st.kpi,  # type: ignore[arg-type]
+            window_start=ms_to_dt(tick_ms - int(kp.window * 1000)),
+            window_end=ms_to_dt(tick_ms),
+            value=st.value,
+            baseline=st.baseline,
+            threshold=st.threshold,
+            samples=st.samples,
             status=st.status,  # type: ignore[arg-type]
-            anomaly_score=st.anomaly_score, detail=(st.rule + ": " + st.detail).strip(": "),
+            anomaly_score=st.anomaly_score,
+            detail=(st.rule + ": " + st.detail).strip(": "),
         )
 
     def evidence_of(self, statuses: list[KpiStatus], tick_ms: int) -> list[Evidence]:
         chosen = [s for s in statuses if s.status == "breach"] or [
-            s for s in statuses if s.status == "inconclusive"]
+            s for s in statuses if s.status == "inconclusive"
+        ]
         out = []
         for s in chosen:
             kp = next(k for k in self.policy.active_kpis if k.name == s.kpi)
-            out.append(Evidence(
-                kpi=s.kpi, track=s.track, value=s.value, threshold=s.threshold,  # type: ignore[arg-type]
-                baseline=s.baseline, window_start=ms_to_dt(tick_ms - int(kp.window * 1000)),
-                window_end=ms_to_dt(tick_ms), rule=s.rule or s.status, detail=s.detail))
+            out.append(
+                Evidence(
+                    kpi=s.kpi,
+                    track=s.track,
+                    value=s.value,
+                    threshold=s.threshold,  # type: ignore[arg-type]
+                    baseline=s.baseline,
+                    window_start=ms_to_dt(tick_ms - int(kp.window * 1000)),
+                    window_end=ms_to_dt(tick_ms),
+                    rule=s.rule or s.status,
+                    detail=s.detail,
+                )
+            )
         return out

@@ -159,9 +159,10 @@ class AppPolicy(_Strict):
     min_samples: int = Field(default=3, ge=1)
     inconclusive_limit: int = Field(default=6, ge=0)
     verdict_every: int = Field(default=1, ge=1, description="a Verdict every N intervals")
-    judge_confidence: float = Field(default=0.999, gt=0.5, lt=1.0)
+    judge_confidence: float = Field(default=0.99995, gt=0.5, lt=1.0)
     judge_window: Duration = Field(
-        default=0.0, description="minimum span the canary judge compares (0 = the KPI window)")
+        default=600.0, description="longest span the canary judge compares (0 = KPI window)"
+    )
     anomaly: AnomalyPolicy = Field(default_factory=AnomalyPolicy)
     kpis: list[KpiPolicy] = Field(default_factory=list)
 
@@ -185,19 +186,51 @@ DEFAULTS: dict[str, Any] = {
     "min_samples": 3,
     "inconclusive_limit": 6,
     "kpis": [
-        {"name": "error_rate", "kind": "ratio", "window": "30s", "for": "30s",
-         "numerator": {"metric": "http_requests_total", "match": {"code": "5.."}},
-         "denominator": {"metric": "http_requests_total"},
-         "max": 0.05, "max_ratio": 2.0, "relative_floor": 0.01},
-        {"name": "latency_p99", "kind": "quantile", "quantile": 0.99, "window": "60s",
-         "for": "30s", "metric": {"metric": "http_request_duration_seconds_bucket"},
-         "max": 2.0, "max_ratio": 1.5, "relative_floor": 0.05},
-        {"name": "cpu", "kind": "counter_rate", "window": "60s", "for": "60s",
-         "metric": {"metric": "container_cpu_usage_seconds_total|process_cpu_seconds_total"},
-         "aggregate": "mean", "max_ratio": 1.5, "relative_floor": 0.05, "judge": False},
-        {"name": "memory", "kind": "gauge_avg", "window": "60s", "for": "60s",
-         "metric": {"metric": "container_memory_working_set_bytes|process_resident_memory_bytes"},
-         "max_ratio": 1.3, "relative_floor": 50e6, "judge": False},
+        {
+            "name": "error_rate",
+            "kind": "ratio",
+            "window": "30s",
+            "for": "30s",
+            "numerator": {"metric": "http_requests_total", "match": {"code": "5.."}},
+            "denominator": {"metric": "http_requests_total"},
+            "max": 0.05,
+            "max_ratio": 2.0,
+            "relative_floor": 0.01,
+        },
+        {
+            "name": "latency_p99",
+            "kind": "quantile",
+            "quantile": 0.99,
+            "window": "60s",
+            "for": "30s",
+            "metric": {"metric": "http_request_duration_seconds_bucket"},
+            "max": 2.0,
+            "max_ratio": 1.5,
+            "relative_floor": 0.05,
+        },
+        {
+            "name": "cpu",
+            "kind": "counter_rate",
+            "window": "60s",
+            "for": "60s",
+            "metric": {"metric": "container_cpu_usage_seconds_total|process_cpu_seconds_total"},
+            "aggregate": "mean",
+            "max_ratio": 1.5,
+            "relative_floor": 0.05,
+            "judge": False,
+        },
+        {
+            "name": "memory",
+            "kind": "gauge_avg",
+            "window": "60s",
+            "for": "60s",
+            "metric": {
+                "metric": "container_memory_working_set_bytes|process_resident_memory_bytes"
+            },
+            "max_ratio": 1.3,
+            "relative_floor": 50e6,
+            "judge": False,
+        },
     ],
 }
 

@@ -26,9 +26,9 @@ from typing import Any
 
 from models.drift import ChallengerRace, DriftMonitor
 from models.features import build_features, stream_keys
-from models.history_features import PRIOR_WEIGHT, OutcomeHistory
+from models.history_features import PRIOR_WEIGHT, OutcomeHistory, drop_idle_streams
 from models.online_metrics import PrequentialMetrics, ThresholdSelector, log_loss
-from models.success_model import OnlineLogit, PlattCalibrator, sigmoid
+from models.success_model import OnlineLogit, Pending, PlattCalibrator, sigmoid
 from schemas import (
     DeploymentFinished,
     DeploymentRequested,
@@ -42,27 +42,6 @@ FAILED_OUTCOMES = frozenset({"failed", "rolled_back"})
 SUCCEEDED_OUTCOMES = frozenset({"succeeded"})  # "aborted" carries no label: dropped
 
 
-class _Pending:
-    __slots__ = ("features", "prediction", "z_champion", "z_challenger", "keys", "states", "at")
-
-    def __init__(
-        self,
-        features: dict[str, float],
-        prediction: Prediction,
-        z_champion: float,
-        keys: tuple[str, ...],
-        states: tuple[int, ...],
-        at: float,
-    ) -> None:
-        self.features = features
-        self.prediction = prediction
-        self.z_champion = z_champion
-        self.z_challenger: float | None = None
-        self.keys = keys
-        self.states = states
-        self.at = at
-
-
 class SuccessPredictor:
     """Online failure-probability model with delayed labels (see module docstring)."""
 
@@ -72,7 +51,8 @@ class SuccessPredictor:
         metrics_every: int = 500,
         explain_top: int = 5,
         max_pending: int = 200_000,
-        remember_learned: int = 200_000,
+        remember_learned: int = 20_000,
+        idle_stream_days: float = 90.0,
         cold_start_labels: int = 50,
     ) -> None:
         self.prior0 = prior
@@ -86,7 +66,9 @@ class SuccessPredictor:
         self.challenger: OnlineLogit | None = None
         self.race: ChallengerRace | None = None
         self.generation = 1
-        self.pending: OrderedDict[str, _Pending] = OrderedDict()
+        self.pending: OrderedDict[str, Pending] = OrderedDict()
+        self.idle_stream_s = idle_stream_days * 86400.0
+        self.requests = 0
         self.learned_ids: deque[str] = deque(maxlen=remember_learned)
         self._learned_set: set[str] = set()
         self.metrics_ = PrequentialMetrics()
@@ -122,10 +104,13 @@ class SuccessPredictor:
         states = tuple(h.state() for h in streams)
         for history in streams:
             history.record_request(now)
-        entry = _Pending(features, prediction, z, keys, states, now)
+        entry = Pending(features, prediction, z, keys, states, now)
         if self.challenger is not None:
             entry.z_challenger = self.challenger.log_odds(features)
         self.pending[req.deployment_id] = entry
+        self.requests += 1
+        if self.requests % 10_000 == 0:
+            drop_idle_streams(self.histories, now - self.idle_stream_s)
         while len(self.pending) > self.max_pending:
             _, old = self.pending.popitem(last=False)
             self._forget(old)
@@ -207,9 +192,9 @@ class SuccessPredictor:
         for dep, entry in self.pending.items():
             h.update(repr((dep, entry.prediction.p_failure, entry.states)).encode())
         h.update(repr((self.labels, self.failures, sorted(self.ignored.items()))).encode())
-        h.update(repr((self.metrics_.as_dict(), self.threshold.threshold, self.threshold.pos,
-                       self.threshold.neg, self.drift.seen, self.drift.detections,
-                       self.drift.estimation(), list(self.learned_ids))).encode())
+        th, dr = self.threshold, self.drift
+        tail = (th.threshold, th.pos, th.neg, dr.seen, dr.detections, dr.estimation())
+        h.update(repr((self.metrics_.as_dict(), tail, list(self.learned_ids))).encode())
         return h.hexdigest()
 
     # --- internals -------------------------------------------------------------
@@ -245,11 +230,9 @@ class SuccessPredictor:
         self, features: dict[str, float], contrib: dict[str, float]
     ) -> list[FeatureContribution]:
         top = heapq.nsmallest(self.explain_top, contrib.items(), key=_by_size)
-        return [
-            FeatureContribution(feature=k, value=features[k], weight=w) for k, w in top if w
-        ]
+        return [FeatureContribution(feature=k, value=features[k], weight=w) for k, w in top if w]
 
-    def _train(self, entry: _Pending, y: int) -> None:
+    def _train(self, entry: Pending, y: int) -> None:
         self.calibrator.learn(entry.z_champion, y)
         self.model.learn(entry.features, y)
         if self.challenger is None or self.race is None:
@@ -266,7 +249,7 @@ class SuccessPredictor:
         if verdict != "continue":
             self.challenger, self.race = None, None
 
-    def _forget(self, entry: _Pending) -> None:
+    def _forget(self, entry: Pending) -> None:
         for key in entry.keys:
             history = self.histories.get(key)
             if history is not None:
@@ -296,7 +279,6 @@ class SuccessPredictor:
             drift_detected=drifted,
             details=details,
         )
-
 
 
 def _by_size(item: tuple[str, float]) -> tuple[float, str]:

@@ -14,6 +14,8 @@ import math
 
 from river import linear_model, optim, preprocessing
 
+from schemas import Prediction
+
 
 def sigmoid(z: float) -> float:
     """Numerically safe logistic function.
@@ -85,8 +87,13 @@ class OnlineLogit:
         sc, m = self.scaler, self.model
         g2 = getattr(m.optimizer, "g2", {})
         return (
-            self.learned, m.intercept, sorted(m.weights.items()), sorted(dict(g2).items()),
-            sorted(sc.counts.items()), sorted(sc.means.items()), sorted(sc.vars.items()),
+            self.learned,
+            m.intercept,
+            sorted(m.weights.items()),
+            sorted(dict(g2).items()),
+            sorted(sc.counts.items()),
+            sorted(sc.means.items()),
+            sorted(sc.vars.items()),
         )
 
     def learn(self, x: dict[str, float], y: int) -> None:
@@ -120,3 +127,26 @@ class PlattCalibrator:
         g = self.calibrate(z) - y
         self.a -= self.lr * g * z
         self.b -= self.lr * g
+
+
+class Pending:
+    """What is held for a deployment between its prediction and its outcome."""
+
+    __slots__ = ("features", "prediction", "z_champion", "z_challenger", "keys", "states", "at")
+
+    def __init__(
+        self,
+        features: dict[str, float],
+        prediction: Prediction,
+        z_champion: float,
+        keys: tuple[str, ...],
+        states: tuple[int, ...],
+        at: float,
+    ) -> None:
+        self.features = features
+        self.prediction = prediction
+        self.z_champion = z_champion
+        self.z_challenger: float | None = None
+        self.keys = keys
+        self.states = states
+        self.at = at

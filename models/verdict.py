@@ -50,22 +50,46 @@ def _relative(kpi: KpiPolicy, v: float, base: float) -> list[tuple[bool, str, fl
     above_floor = v > kpi.relative_floor if kpi.direction == "up" else base > kpi.relative_floor
     if kpi.max_ratio is not None:
         lim = base * kpi.max_ratio
-        out.append((v > lim and above_floor, "max_ratio", lim,
-                    f"{v:.4g} > {kpi.max_ratio:g} x baseline {base:.4g}"))
+        out.append(
+            (
+                v > lim and above_floor,
+                "max_ratio",
+                lim,
+                f"{v:.4g} > {kpi.max_ratio:g} x baseline {base:.4g}",
+            )
+        )
     if kpi.min_ratio is not None:
         lim = base * kpi.min_ratio
-        out.append((v < lim and above_floor, "min_ratio", lim,
-                    f"{v:.4g} < {kpi.min_ratio:g} x baseline {base:.4g}"))
+        out.append(
+            (
+                v < lim and above_floor,
+                "min_ratio",
+                lim,
+                f"{v:.4g} < {kpi.min_ratio:g} x baseline {base:.4g}",
+            )
+        )
     if kpi.max_delta is not None:
         lim = base + kpi.max_delta if kpi.direction == "up" else base - kpi.max_delta
-        out.append((_bad(v, lim, kpi.direction), "max_delta", lim,
-                    f"{v:.4g} beyond baseline {base:.4g} by more than {kpi.max_delta:g}"))
+        out.append(
+            (
+                _bad(v, lim, kpi.direction),
+                "max_delta",
+                lim,
+                f"{v:.4g} beyond baseline {base:.4g} by more than {kpi.max_delta:g}",
+            )
+        )
     return out
 
 
-def assess(kpi: KpiPolicy, policy: AppPolicy, track: str, subj: KpiSample,
-           ref: KpiSample | None, learned: LevelScorer | None,
-           pairs: list[tuple[KpiSample, KpiSample]] | None = None) -> KpiStatus:
+def assess(
+    kpi: KpiPolicy,
+    policy: AppPolicy,
+    track: str,
+    subj: KpiSample,
+    ref: KpiSample | None,
+    learned: LevelScorer | None,
+    pairs: list[tuple[KpiSample, KpiSample]] | None = None,
+) -> KpiStatus:
     """Apply a KPI's rules to its subject window (absolute, relative, judge, learned)."""
     need = kpi.min_samples or policy.min_samples
     if subj.samples < need or subj.value is None or not math.isfinite(subj.value):
@@ -82,34 +106,69 @@ def assess(kpi: KpiPolicy, policy: AppPolicy, track: str, subj: KpiSample,
         checks.append((v > kpi.max, "max", kpi.max, f"{v:.4g} > max {kpi.max:.4g}"))
     if kpi.min is not None:
         checks.append((v < kpi.min, "min", kpi.min, f"{v:.4g} < min {kpi.min:.4g}"))
-    usable = [p for p in pairs or []
-              if min(len(p[0].points), len(p[1].points)) >= JUDGE_MIN_POINTS]
+    usable = [p for p in pairs or [] if min(len(p[0].points), len(p[1].points)) >= JUDGE_MIN_POINTS]
     if kpi.judge and usable and track == "canary":
         # canary vs baseline: the judge decides, the relative rule sets its effect size
         ratio = kpi.max_ratio if kpi.direction == "up" else kpi.min_ratio
         tol = abs(ratio - 1.0) if ratio is not None else DEFAULT_TOLERANCE
         alpha = 1.0 - policy.judge_confidence  # per span: nested spans are correlated
-        results = [judge(a, b, direction=kpi.direction, tolerance=tol, alpha=alpha,
-                         floor=kpi.relative_floor * 0.1, min_points=JUDGE_MIN_POINTS)
-                   for a, b in usable]
+        results = [
+            judge(
+                a,
+                b,
+                direction=kpi.direction,
+                tolerance=tol,
+                alpha=alpha,
+                floor=kpi.relative_floor * 0.1,
+                min_points=JUDGE_MIN_POINTS,
+            )
+            for a, b in usable
+        ]
         res = min(results, key=lambda r: (not r.breach, r.p_value))
-        checks.append((res.breach, f"judge:{res.test or 'none'}",
-                       base * (1 + tol) if base is not None else None, res.detail))
+        checks.append(
+            (
+                res.breach,
+                f"judge:{res.test or 'none'}",
+                base * (1 + tol) if base is not None else None,
+                res.detail,
+            )
+        )
     elif base is not None:
         checks += _relative(kpi, v, base)
     if score is not None and policy.anomaly.enabled and not ref_ok:
-        checks.append((score >= policy.anomaly.threshold, "learned", policy.anomaly.threshold,
-                       f"anomaly score {score:.4f}"))
+        checks.append(
+            (
+                score >= policy.anomaly.threshold,
+                "learned",
+                policy.anomaly.threshold,
+                f"anomaly score {score:.4f}",
+            )
+        )
     if not checks:
-        return KpiStatus(kpi.name, track, "inconclusive", v, subj.samples, base,
-                         detail="no rule applies: no baseline and no absolute threshold")
+        return KpiStatus(
+            kpi.name,
+            track,
+            "inconclusive",
+            v,
+            subj.samples,
+            base,
+            detail="no rule applies: no baseline and no absolute threshold",
+        )
     hit = next((c for c in checks if c[0]), None)
     if hit is None:
-        return KpiStatus(kpi.name, track, "ok", v, subj.samples, base,
-                         next((c[2] for c in checks if c[2] is not None), None),
-                         anomaly_score=score)
-    return KpiStatus(kpi.name, track, "breach", v, subj.samples, base, hit[2], hit[1], hit[3],
-                     score)
+        return KpiStatus(
+            kpi.name,
+            track,
+            "ok",
+            v,
+            subj.samples,
+            base,
+            next((c[2] for c in checks if c[2] is not None), None),
+            anomaly_score=score,
+        )
+    return KpiStatus(
+        kpi.name, track, "breach", v, subj.samples, base, hit[2], hit[1], hit[3], score
+    )
 
 
 @dataclass
@@ -149,8 +208,7 @@ class Machine:
     consecutive_inconclusive: int = 0
     counters: dict[str, int] = field(default_factory=dict)
 
-    def step(self, statuses: list[KpiStatus], sustained: list[str], limit: int
-             ) -> tuple[str, str]:
+    def step(self, statuses: list[KpiStatus], sustained: list[str], limit: int) -> tuple[str, str]:
         """Next state and reason from this interval's KPI statuses."""
         c = self.counters
         c["evaluations"] = c.get("evaluations", 0) + 1
@@ -166,8 +224,10 @@ class Machine:
             self.consecutive_inconclusive += 1
             over = self.consecutive_inconclusive > limit
             state = "error" if over else "inconclusive"
-            reason = ("no KPI could be evaluated for "
-                      f"{self.consecutive_inconclusive} intervals (limit {limit})")
+            reason = (
+                "no KPI could be evaluated for "
+                f"{self.consecutive_inconclusive} intervals (limit {limit})"
+            )
         else:
             state, reason = "healthy", "all evaluable KPIs within policy"
         if evaluable:

@@ -17,6 +17,7 @@ Routing of a series to a track (documented contract with the ingest side):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -70,6 +71,20 @@ class Ring:
             self.sums[:, col] += np.bincount(slots, weights=values, minlength=self.n)
             self.counts[:, col] += np.bincount(slots, minlength=self.n)
 
+    def add_one(self, col: int, bucket: int, value: float) -> None:
+        """``add`` for a single sample, without array overhead."""
+        slot = bucket % self.n
+        held = int(self.epoch[slot])
+        if bucket > held:
+            self.sums[slot] = 0.0
+            self.counts[slot] = 0.0
+            self.epoch[slot] = bucket
+        elif bucket < held:
+            self.dropped += 1
+            return
+        self.sums[slot, col] += value
+        self.counts[slot, col] += 1
+
     def rows(self, end_bucket: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Rows of buckets ``end_bucket-n+1 .. end_bucket`` (oldest first); absent = 0."""
         wanted = np.arange(end_bucket - n + 1, end_bucket + 1, dtype=np.int64)
@@ -110,8 +125,9 @@ class WindowSet:
         longest = max([k.policy.window for k in self.kpis] + [self.policy.judge_window])
         self.n_slots = int(longest * 1000 // self.res_ms) + 4
 
-    def _route(self, name: str, key: tuple[tuple[str, str], ...], labels: dict[str, str]
-               ) -> list[tuple[int, list[float | int]]]:
+    def _route(
+        self, name: str, key: tuple[tuple[str, str], ...], labels: dict[str, str]
+    ) -> list[tuple[int, list[float | int]]]:
         rk = (name, key)
         route = self.routes.get(rk)
         if route is None:
@@ -129,11 +145,9 @@ class WindowSet:
         if n == 0:
             return 0
         if n == 1:
-            ts = np.array(series.timestamps_ms, dtype=np.int64)
-            vals = np.array([np.nan if series.values[0] is None else series.values[0]])
-        else:
-            ts = np.asarray(series.timestamps_ms, dtype=np.int64)
-            vals = np.asarray(series.values, dtype=float)
+            return self._ingest_one(series, track, key, route)
+        ts = np.asarray(series.timestamps_ms, dtype=np.int64)
+        vals = np.asarray(series.values, dtype=float)
         newest = int(ts.max())
         self.watermark_ms = max(self.watermark_ms, newest)
         if not route:
@@ -154,20 +168,77 @@ class WindowSet:
             if data is None or data.size == 0:
                 continue
             buckets = ts // self.res_ms
-            ring = self.rings.get((track, kpi_idx))
-            if ring is None:
-                ring = self.rings[(track, kpi_idx)] = Ring(self.n_slots)
-                for fixed in range(2 if kpi.policy.kind == "ratio" else
-                                   0 if kpi.policy.kind == "quantile" else 1):
-                    ring.column(float(fixed))
-            seen = self.last_seen.setdefault((track, kpi_idx), {})
-            seen[(series.name, key)] = int(ts[-1])
+            ring = self._ring(track, kpi)
+            self.last_seen.setdefault((track, kpi_idx), {})[(series.name, key)] = int(ts[-1])
             for col in cols:
                 ring.add(ring.column(float(col)), buckets, data)
         return int(vals.size)
 
-    def _increases(self, name: str, key: tuple[tuple[str, str], ...], track: Track,
-                   ts: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    def _ring(self, track: Track, kpi: CompiledKpi) -> Ring:
+        ring = self.rings.get((track, kpi.index))
+        if ring is None:
+            ring = self.rings[(track, kpi.index)] = Ring(self.n_slots)
+            kind = kpi.policy.kind
+            for fixed in range(2 if kind == "ratio" else 0 if kind == "quantile" else 1):
+                ring.column(float(fixed))
+        return ring
+
+    def _ingest_one(
+        self,
+        series: Series,
+        track: Track,
+        key: tuple[tuple[str, str], ...],
+        route: list[tuple[int, list[float | int]]],
+    ) -> int:
+        """Scalar fast path for the common remote-write case: one sample per series."""
+        t, v = int(series.timestamps_ms[0]), series.values[0]
+        if t > self.watermark_ms:
+            self.watermark_ms = t
+        if not route or v is None or not math.isfinite(v):
+            return 0
+        if t > self.track_seen_ms.get(track, -1):
+            self.track_seen_ms[track] = t
+        incr: float | None = None
+        bucket = t // self.res_ms
+        for kpi_idx, cols in route:
+            kpi = self.kpis[kpi_idx]
+            if kpi.counter:
+                if incr is None:
+                    incr = self._increase_one(series.name, key, track, t, float(v))
+                if incr is None:
+                    continue
+            value = incr if kpi.counter and incr is not None else float(v)
+            ring = self._ring(track, kpi)
+            self.last_seen.setdefault((track, kpi_idx), {})[(series.name, key)] = t
+            for col in cols:
+                ring.add_one(ring.column(float(col)), bucket, value)
+        return 1
+
+    def _increase_one(
+        self, name: str, key: tuple[tuple[str, str], ...], track: Track, t: int, v: float
+    ) -> float | None:
+        sk = (name, key, track)
+        state = self.counters.get(sk)
+        if state is None:
+            if len(self.counters) >= self.max_series:
+                self.dropped_series += 1
+            else:
+                self.counters[sk] = _SeriesState(t, v)
+            return None
+        if t <= state.last_ts:
+            return None
+        delta = v - state.last_val
+        state.last_ts, state.last_val = t, v
+        return delta if delta >= 0 else v
+
+    def _increases(
+        self,
+        name: str,
+        key: tuple[tuple[str, str], ...],
+        track: Track,
+        ts: np.ndarray,
+        vals: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         sk = (name, key, track)
         state = self.counters.get(sk)
         if state is None:

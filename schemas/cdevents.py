@@ -64,7 +64,8 @@ def from_cdevent(doc: dict[str, Any]) -> DeploymentRequested | DeploymentFinishe
         subject = data.get("subject") if isinstance(data, dict) else None
     if not isinstance(subject, dict):
         raise ValueError("subject: missing")
-    content = subject.get("content") or {}
+    raw_content = subject.get("content")
+    content: dict[str, Any] = raw_content if isinstance(raw_content, dict) else {}
     app = str(subject.get("id") or "")
     if not app:
         raise ValueError("subject.id: missing service name")
@@ -77,7 +78,8 @@ def from_cdevent(doc: dict[str, Any]) -> DeploymentRequested | DeploymentFinishe
         raise ValueError("context.id: missing")
     if not when:
         raise ValueError("context.timestamp: missing")
-    custom = doc.get("customData") if isinstance(doc.get("customData"), dict) else {}
+    raw_custom = doc.get("customData")
+    custom: dict[str, Any] = raw_custom if isinstance(raw_custom, dict) else {}
     deployment_id = str(custom.get("deployment_id") or f"{app}-{event_id}")
     if kind == "rolledback":
         return DeploymentFinished(

@@ -93,7 +93,7 @@ def replay(
             stats = do_replay(
                 src,
                 pipeline,
-                lambda line: sink.write(line + "\n"),
+                lambda line: None if sink.write(line + "\n") else None,
                 progress=lambda s: print(f"… {s.inputs} inputs", file=sys.stderr),
             )
     finally:

@@ -11,11 +11,13 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from fastapi import APIRouter, FastAPI
 
 from api.live import InMemoryLiveFeed
+from models.prediction import SuccessPredictor
+from models.strategy import StrategyRecommender
 from schemas import DeploymentRequested
 from smartdeploy.history import HistoryStore
 from smartdeploy.kafka_io import KafkaPublisher
@@ -53,9 +55,15 @@ def model_routers(
     def p_failure(req: DeploymentRequested) -> float:
         return float(get_pipeline().predictor.what_if(req).p_failure)  # type: ignore[attr-defined]
 
+    def predictor() -> SuccessPredictor:
+        return cast(SuccessPredictor, get_pipeline().predictor)
+
+    def strategist() -> StrategyRecommender:
+        return cast(StrategyRecommender, get_pipeline().strategist)
+
     return [
-        (build_predict_router(lambda: get_pipeline().predictor), "viewer"),  # type: ignore[arg-type]
-        (build_strategy_router(lambda: get_pipeline().strategist, p_failure), "viewer"),  # type: ignore[arg-type]
+        (build_predict_router(predictor), "viewer"),
+        (build_strategy_router(strategist, p_failure), "viewer"),
     ]
 
 

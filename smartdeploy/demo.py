@@ -85,7 +85,7 @@ def _drain(consumer: Consumer, seen: Seen, scenario: Scenario, now_min: float) -
     for msg in consumer.consume(num_messages=500, timeout=0.05):
         if msg.error() is not None:
             continue
-        doc = json.loads(msg.value())
+        doc = json.loads(msg.value() or b"{}")
         dep = doc.get("deployment_id")
         if dep not in ours:
             continue

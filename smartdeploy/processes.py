@@ -12,6 +12,7 @@ import threading
 from types import FrameType
 
 from smartdeploy.settings import Settings
+from streams.pipeline import Pipeline
 
 log = logging.getLogger("smartdeploy")
 
@@ -110,10 +111,10 @@ class _CheckpointModels:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._pipeline = None
+        self._pipeline: Pipeline | None = None
         self._loaded_at = 0.0
 
-    def get(self):  # type: ignore[no-untyped-def]
+    def get(self) -> Pipeline:
         import time
 
         from smartdeploy.wiring import build_pipeline, latest_checkpoint_pipeline

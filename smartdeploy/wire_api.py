@@ -23,7 +23,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from api.app import create_app
-from api.auth import AuthConfig, Role
+from api.auth import AuthConfig
 from api.deps import ApiDeps
 from api.live import CachedReader, InMemoryLiveFeed, LiveFeed
 from api.ports import HistoryReader, Publisher
@@ -83,7 +83,7 @@ def build_api(
     settings: Settings,
     reader: HistoryReader,
     publisher: Publisher,
-    extra_routers: Sequence[tuple[APIRouter, Role | None]] = (),
+    extra_routers: Sequence[tuple[APIRouter, str | None]] = (),
     live_feed: LiveFeed | None = None,
     readiness: Callable[[], dict[str, bool]] | None = None,
 ) -> FastAPI:

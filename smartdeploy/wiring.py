@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from smartdeploy.settings import Settings
 from streams.pipeline import Pipeline
@@ -17,13 +18,21 @@ def build_pipeline(settings: Settings) -> Pipeline:
     from models.prediction import SuccessPredictor
     from models.strategy import StrategyRecommender
 
-    policies = load_policies(settings.policies_file)
+    policies = load_policies(policies_file(settings))
     extra_rules = getattr(policies, "strategy_rules", None)
     return Pipeline(
         SuccessPredictor(),
         StrategyRecommender(extra_rules=extra_rules),
         DeploymentGuard(policies),
     )
+
+
+def policies_file(settings: Settings) -> Path | None:
+    """The policies the worker loads: the configured file, else the one the API edits."""
+    if settings.policies_file is not None:
+        return settings.policies_file
+    edited = settings.data_dir / "policies.yaml"
+    return edited if edited.exists() else None
 
 
 def latest_checkpoint_pipeline(settings: Settings) -> Pipeline | None:

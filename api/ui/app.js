@@ -81,6 +81,8 @@ function withLive(summary, detail) {
   }
   d.kpis = d.kpis || {};
   d.progress = d.progress || {};
+  d.verdict = d.verdict ?? summary.last_verdict ?? null;
+  d.held = d.held ?? !!summary.held;
   return d;
 }
 

@@ -52,9 +52,13 @@ function actionsCard(commands, actions, overrides) {
   return card("Rollbacks, actions and overrides", body, "actions");
 }
 
+const TIMELINE_SHOWN = 300;
+
 function timelineCard(timeline) {
-  const rows = timeline.map((r) => `<li><span class="mono small muted">${esc(fmtTime(r.occurred_at))}</span> <span class="pill pill-muted small">${esc(r.type)}</span> ${esc(describe(r))}<details><summary class="small muted">record</summary><pre>${esc(JSON.stringify(r, null, 2))}</pre></details></li>`).join("");
-  return card(`Timeline (${timeline.length})`, `<ul class="timeline">${rows}</ul>`, "timeline");
+  const shown = timeline.slice(-TIMELINE_SHOWN);
+  const note = timeline.length > shown.length ? `<p class="muted small">Showing the latest ${shown.length} of ${timeline.length} records; the API returns all of them.</p>` : "";
+  const rows = shown.map((r) => `<li><span class="mono small muted">${esc(fmtTime(r.occurred_at))}</span> <span class="pill pill-muted small">${esc(r.type)}</span> ${esc(describe(r))}<details><summary class="small muted">record</summary><pre>${esc(JSON.stringify(r, null, 2))}</pre></details></li>`).join("");
+  return card(`Timeline (${timeline.length})`, `${note}<ul class="timeline">${rows}</ul>`, "timeline");
 }
 
 export function detailView(d, { error } = {}) {

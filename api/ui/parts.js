@@ -25,12 +25,18 @@ export function heldBadge(held) {
 }
 
 export function progressBar(progress, status) {
-  let weight = progress && typeof progress.weight === "number" ? progress.weight : null;
-  if (status === "succeeded") weight = 100;
+  const reported = progress && typeof progress.weight === "number" ? progress.weight : null;
+  let weight = reported;
+  let label;
+  if (status === "succeeded") { weight = 100; label = "completed"; }
+  else if (["failed", "rolled_back", "aborted"].includes(status)) {
+    label = `${status.replace("_", " ")}${reported !== null ? ` at ${fmtNum(reported)}% traffic` : ""}`;
+  } else if (reported !== null) {
+    label = `${fmtNum(reported)}% traffic${progress.step ? ` · step ${progress.step}` : ""}${progress.phase && progress.phase !== "progressing" ? ` · ${progress.phase}` : ""}`;
+  } else label = status === "started" ? "rolling out (no step reported yet)" : "waiting to start";
   const w = weight === null ? 0 : Math.max(0, Math.min(100, weight));
-  const label = weight === null ? (status === "requested" ? "waiting to start" : "starting")
-    : `${fmtNum(weight)}% traffic${progress && progress.step ? ` · step ${progress.step}` : ""}`;
-  return `<div class="progress" role="progressbar" aria-valuenow="${w}" aria-valuemin="0" aria-valuemax="100"><div class="progress-fill" style="width:${w}%"></div></div><div class="progress-label" data-testid="progress">${esc(label)}</div>`;
+  const cls = ["failed", "rolled_back", "aborted"].includes(status) ? "progress-fill bad" : "progress-fill";
+  return `<div class="progress${status === "started" && reported === null ? " indeterminate" : ""}" role="progressbar" aria-valuenow="${w}" aria-valuemin="0" aria-valuemax="100"><div class="${cls}" style="width:${w}%"></div></div><div class="progress-label" data-testid="progress">${esc(label)}</div>`;
 }
 
 export function kpiSparks(kpis, width = 150) {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
 
@@ -63,3 +64,9 @@ def test_ui_is_served_at_root(client: TestClient) -> None:
     r = client.get("/")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     assert client.get("/ui/missing.js").status_code == 404
+
+
+def test_extra_router_with_unknown_role_is_refused(
+        make_client: Callable[..., TestClient]) -> None:
+    with pytest.raises(ValueError, match="unknown role 'root'"):
+        make_client(extra_routers=[(APIRouter(), "root")])

@@ -53,18 +53,39 @@ HIST, SEG, INJECT = 120, 160, 20  # history points, segment points (60 pairs), i
 SEGMENTS = int(os.environ.get("SEGMENTS", "40"))
 REQS = 1000.0  # requests per scrape per track for the error KPI
 
-POLICY = build_policies({"defaults": {
-    "analysis_interval": "10s", "resolution": "10s", "min_samples": 3,
-    "judge_window": os.environ.get("JW", "180s"), "judge_confidence": float(os.environ.get("JC", "0.999")),
-    "kpis": [
-        {"name": "error_rate", "kind": "ratio", "window": "60s", "for": "30s",
-         "numerator": {"metric": "errors_total"}, "denominator": {"metric": "requests_total"},
-         "max": None, "max_ratio": 2.0, "relative_floor": 0.002},
-        {"name": "latency", "kind": "gauge_avg", "metric": {"metric": "kpi_value"},
-         "window": "60s", "for": "30s", "x_of_y": os.environ.get("XY") or None,
-         "max_ratio": 1.3},
-        {"name": "latency_p99", "enabled": False}, {"name": "cpu", "enabled": False},
-        {"name": "memory", "enabled": False}]}})
+POLICY = build_policies(
+    {
+        "defaults": {  # the shipped defaults, with the bench's KPIs
+            "analysis_interval": "10s",
+            "resolution": "10s",
+            "min_samples": 3,
+            "kpis": [
+                {
+                    "name": "error_rate",
+                    "kind": "ratio",
+                    "window": "60s",
+                    "for": "30s",
+                    "numerator": {"metric": "errors_total"},
+                    "denominator": {"metric": "requests_total"},
+                    "max": None,
+                    "max_ratio": 2.0,
+                    "relative_floor": 0.002,
+                },
+                {
+                    "name": "latency",
+                    "kind": "gauge_avg",
+                    "metric": {"metric": "kpi_value"},
+                    "window": "60s",
+                    "for": "30s",
+                    "max_ratio": 1.3,
+                },
+                {"name": "latency_p99", "enabled": False},
+                {"name": "cpu", "enabled": False},
+                {"name": "memory", "enabled": False},
+            ],
+        }
+    }
+)
 
 
 @dataclass
@@ -77,7 +98,9 @@ class Scenario:
     canary: np.ndarray
 
 
-def inject(kind: str, canary: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def inject(kind: str, canary: np.ndarray, rng: np.random.Generator, rate: float) -> np.ndarray:
+    """The canary with a regression from scrape ``INJECT`` on; ``rate`` = the process's
+    mean per scrape (from its history), the scale of error bursts."""
     c = canary.astype(float).copy()
     k = np.arange(len(c)) - INJECT
     on = k >= 0
@@ -90,7 +113,7 @@ def inject(kind: str, canary: np.ndarray, rng: np.random.Generator) -> np.ndarra
         c[on] = np.maximum(0, med[on] + (canary[on] - med[on]) * rng.uniform(3, 6))
     elif kind == "bursts":
         hit = on & (rng.random(len(c)) < 0.25)  # errors in a quarter of the scrapes,
-        extra = (rng.uniform(3, 6) - 1) * max(float(canary.mean()), 0.2)  # rate x3..6
+        extra = (rng.uniform(3, 6) - 1) * max(rate, 0.2)  # the process's error rate x3..6
         c[hit] += rng.poisson(max(2.0, extra / 0.25), int(hit.sum()))
     return c
 
@@ -113,7 +136,7 @@ def scenarios(data: Path) -> list[Scenario]:
             continue  # gauges: minute-resolution series only (tracks 1 min apart)
         stride = SEG // 4 if counts else (len(values) - HIST - SEG) // SEGMENTS
         for start in range(HIST, len(values) - SEG + 1, max(stride, 10)):
-            hist, seg = values[start - HIST:start], values[start:start + SEG]
+            hist, seg = values[start - HIST : start], values[start : start + SEG]
             if not counts and (np.median(np.abs(seg)) == 0 or seg.std() == 0):
                 continue  # a flat or mostly-zero gauge carries no multiplicative regression
             base, can = seg[0::2], seg[1::2]
@@ -121,14 +144,22 @@ def scenarios(data: Path) -> list[Scenario]:
             kind = kinds[len(out) // 2 % len(kinds)]
             tag = f"{path.stem}@{start}"
             out.append(Scenario(tag, "none", counts, hist, base, can))
-            out.append(Scenario(tag, kind, counts, hist, base, inject(kind, can, rng)))
+            out.append(
+                Scenario(tag, kind, counts, hist, base, inject(kind, can, rng, float(hist.mean())))
+            )
     return out
 
 
-def _series(name: str, track: str, ts: list[int], vals: list[float],
-            dep: str | None = "d1") -> Series:
-    return Series(name=name, deployment_id=dep, track=track, timestamps_ms=ts,  # type: ignore[arg-type]
-                  values=vals)
+def _series(
+    name: str, track: str, ts: list[int], vals: list[float], dep: str | None = "d1"
+) -> Series:
+    return Series(
+        name=name,
+        deployment_id=dep,
+        track=track,
+        timestamps_ms=ts,  # type: ignore[arg-type]
+        values=vals,
+    )
 
 
 def run_guard(s: Scenario) -> int | None:
@@ -143,17 +174,36 @@ def run_guard(s: Scenario) -> int | None:
         if s.counts:
             cum["stable"] += v
             reqs["stable"] += REQS
-            sers = [_series(name, "stable", t, [cum["stable"]], None),
-                    _series("requests_total", "stable", t, [reqs["stable"]], None)]
+            sers = [
+                _series(name, "stable", t, [cum["stable"]], None),
+                _series("requests_total", "stable", t, [reqs["stable"]], None),
+            ]
         else:
             sers = [_series(name, "stable", t, [float(v)], None)]
-        g.on_metrics(MetricBatch(id=f"h{i}", occurred_at=pd.Timestamp(t[0], unit="ms", tz="UTC"),
-                                 app="svc", series=sers))
+        g.on_metrics(
+            MetricBatch(
+                id=f"h{i}",
+                occurred_at=pd.Timestamp(t[0], unit="ms", tz="UTC"),
+                app="svc",
+                series=sers,
+            )
+        )
     at = pd.Timestamp(start - 1, unit="ms", tz="UTC")
-    g.on_deploy_event(DeploymentRequested(id="r", occurred_at=at, deployment_id="d1", app="svc",
-                                          version="v2", previous_version="v1"))
-    g.on_deploy_event(DeploymentStarted(id="s", occurred_at=at, deployment_id="d1", app="svc",
-                                        version="v2", strategy="canary"))
+    g.on_deploy_event(
+        DeploymentRequested(
+            id="r",
+            occurred_at=at,
+            deployment_id="d1",
+            app="svc",
+            version="v2",
+            previous_version="v1",
+        )
+    )
+    g.on_deploy_event(
+        DeploymentStarted(
+            id="s", occurred_at=at, deployment_id="d1", app="svc", version="v2", strategy="canary"
+        )
+    )
     for j, (b, c) in enumerate(zip(s.baseline, s.canary, strict=True)):
         t = [start + j * SCRAPE_MS]
         sers = []
@@ -161,13 +211,20 @@ def run_guard(s: Scenario) -> int | None:
             if s.counts:
                 cum[track] += v
                 reqs[track] += REQS
-                sers += [_series(name, track, t, [cum[track]]),
-                         _series("requests_total", track, t, [reqs[track]])]
+                sers += [
+                    _series(name, track, t, [cum[track]]),
+                    _series("requests_total", track, t, [reqs[track]]),
+                ]
             else:
                 sers.append(_series(name, track, t, [float(v)]))
-        out = g.on_metrics(MetricBatch(id=f"m{j}", occurred_at=pd.Timestamp(t[0], unit="ms",
-                                                                            tz="UTC"),
-                                       app="svc", series=sers))
+        out = g.on_metrics(
+            MetricBatch(
+                id=f"m{j}",
+                occurred_at=pd.Timestamp(t[0], unit="ms", tz="UTC"),
+                app="svc",
+                series=sers,
+            )
+        )
         if any(isinstance(o, RollbackCommand) for o in out):
             return j
     return None
@@ -190,16 +247,20 @@ def run_refs(s: Scenario) -> dict[str, int | None]:
     def pair(i: int | None) -> int | None:
         return None if i is None else (i + 1) * PER - 1
 
-    return {"flagger": pair(flagger(vals, thr, 1)), "argo": pair(argo(vals, thr, 2)),
-            "kayenta": pair(kayenta(rates_c, rates_b, PER))}
+    return {
+        "flagger": pair(flagger(vals, thr, 1)),
+        "argo": pair(argo(vals, thr, 2)),
+        "kayenta": pair(kayenta(rates_c, rates_b, PER)),
+    }
 
 
 def evaluate(s: Scenario) -> dict[str, int | None]:
     return {"ours": run_guard(s), **run_refs(s)}
 
 
-def summarize(scs: list[Scenario], res: list[dict[str, int | None]], who: str
-              ) -> tuple[float, float, float]:
+def summarize(
+    scs: list[Scenario], res: list[dict[str, int | None]], who: str
+) -> tuple[float, float, float]:
     caught, ttr, fps, regs, ctrls = 0, [], 0, 0, 0
     for s, r in zip(scs, res, strict=True):
         j = r[who]
@@ -221,21 +282,26 @@ def main() -> None:
     with ProcessPoolExecutor(max_workers=workers) as pool:
         res = list(pool.map(evaluate, scs, chunksize=8))
     kinds = sorted({s.kind for s in scs})
-    print(f"scenarios={len(scs)} " + " ".join(
-        f"{k}={sum(s.kind == k for s in scs)}" for k in kinds))
+    print(
+        f"scenarios={len(scs)} " + " ".join(f"{k}={sum(s.kind == k for s in scs)}" for k in kinds)
+    )
     for k in kinds:
         idx = [i for i, s in enumerate(scs) if s.kind == k]
         line = []
         for who in ("ours", "flagger", "argo", "kayenta"):
-            hits = sum(res[i][who] is not None and (k == "none" or res[i][who] >= INJECT)  # type: ignore[operator]
-                       for i in idx)
+            hits = sum(
+                res[i][who] is not None and (k == "none" or res[i][who] >= INJECT)  # type: ignore[operator]
+                for i in idx
+            )
             line.append(f"{who}={hits / len(idx):.3f}")
         print(f"  {k:9s} rollback rate: " + " ".join(line))
     catch, fr, ttr = summarize(scs, res, "ours")
     refs = {w: summarize(scs, res, w) for w in ("flagger", "argo", "kayenta")}
-    print("RESULT canary " + f"catch={catch:.3f} false_rollback={fr:.3f} median_ttr_s={ttr:.0f} "
-          + " ".join(f"{w}_catch={c:.3f} {w}_false_rollback={f:.3f}"
-                     for w, (c, f, _) in refs.items()))
+    print(
+        "RESULT canary "
+        + f"catch={catch:.3f} false_rollback={fr:.3f} median_ttr_s={ttr:.0f} "
+        + " ".join(f"{w}_catch={c:.3f} {w}_false_rollback={f:.3f}" for w, (c, f, _) in refs.items())
+    )
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -41,6 +42,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -70,7 +72,7 @@ def log(msg: str) -> None:
 @contextlib.contextmanager
 def running_stack(root: Path, partitions: int | None, up_cmd: list[str]
                   ) -> Iterator[tuple[str, str, int]]:
-    """``smartdeploy up`` as a subprocess; yields (api url, kafka bootstrap, pid); always stopped."""
+    """``smartdeploy up`` as a subprocess; yields (api url, bootstrap, pid); always stopped."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTDEPLOY_")}
     env.update({
@@ -194,9 +196,9 @@ def run_trial(client: httpx.Client, producer: Producer, watcher: Watcher, trial:
     if seen is None:
         log(f"  {trial.app}: no RollbackCommand {trial.rollback_id} within {timeout_s}s")
         return Outcome(trial.app, None, None, False)
-    same = (seen.doc.get("deployment_id") == trial.deployment_id
-            and seen.doc.get("occurred_at", "").startswith(
-                trial.rollback_at.isoformat().replace("+00:00", "")))
+    at = seen.doc.get("occurred_at")
+    same = (seen.doc.get("deployment_id") == trial.deployment_id and at is not None
+            and datetime.fromisoformat(at) == trial.rollback_at)
     return Outcome(trial.app, (seen.local_s - accepted) * 1000,
                    seen.broker_ms - accepted_wall * 1000, same, accepted_wall)
 
@@ -213,43 +215,51 @@ def latency_runs(args: argparse.Namespace) -> list[Outcome]:
     root = Path(tempfile.mkdtemp(prefix="bench-decision-"))
     up_cmd = args.up_cmd.split() if args.up_cmd else [sys.executable, "-m", "smartdeploy.cli", "up"]
     with running_stack(root, args.partitions, up_cmd) as (api, bootstrap, pid):
-        watcher = Watcher(bootstrap)
-        watcher.start()
-        producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 1})
-        local = threading.local()
+        outcomes = _drive(api, bootstrap, pid, trials, args)
+    if not args.keep:
+        shutil.rmtree(root, ignore_errors=True)
+    return outcomes
 
-        def one(trial: Trial) -> Outcome:
-            client = getattr(local, "client", None)
-            if client is None:
-                client = local.client = httpx.Client(base_url=api, timeout=30)
-            return run_trial(client, producer, watcher, trial, args.timeout)
 
-        spy = None
-        if args.profile:
-            spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-p",
-                                    str(pid), "-o", args.profile, "-f", "raw", "-r", "200",
-                                    "--threads", "--gil" if args.profile_gil else "--idle"],
-                                   stdout=subprocess.DEVNULL)
-        try:
-            for tr in trials[: args.warmup]:
-                o = one(tr)
-                log(f"  warm-up {o.app}: {o.latency_ms} ms")
-            outcomes: list[Outcome] = []
-            with ThreadPoolExecutor(args.concurrency) as pool:
-                for k, o in enumerate(pool.map(one, trials[args.warmup:]), 1):
-                    outcomes.append(o)
-                    if k % 20 == 0 or k == args.trials:
-                        done = [x.latency_ms for x in outcomes if x.latency_ms is not None]
-                        log(f"  {k}/{args.trials} trials, median so far "
-                            f"{np.median(done) if done else float('nan'):.1f} ms")
-        finally:
-            if spy is not None:
-                spy.send_signal(signal.SIGINT)
-                spy.wait(60)
-            watcher.stop.set()
-            watcher.thread.join(5)
-            producer.flush(5)
-            del producer
+def _drive(api: str, bootstrap: str, pid: int, trials: list[Trial], args: argparse.Namespace
+           ) -> list[Outcome]:
+    """Run the trials against a ready stack (its clients end before the stack stops)."""
+    watcher = Watcher(bootstrap)
+    watcher.start()
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 1})
+    local = threading.local()
+
+    def one(trial: Trial) -> Outcome:
+        client = getattr(local, "client", None)
+        if client is None:
+            client = local.client = httpx.Client(base_url=api, timeout=30)
+        return run_trial(client, producer, watcher, trial, args.timeout)
+
+    spy = None
+    if args.profile:
+        spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-p",
+                                str(pid), "-o", args.profile, "-f", "raw", "-r", "200",
+                                "--threads", "--gil" if args.profile_gil else "--idle"],
+                               stdout=subprocess.DEVNULL)
+    outcomes: list[Outcome] = []
+    try:
+        for tr in trials[: args.warmup]:
+            o = one(tr)
+            log(f"  warm-up {o.app}: {o.latency_ms} ms")
+        with ThreadPoolExecutor(args.concurrency) as pool:
+            for k, o in enumerate(pool.map(one, trials[args.warmup:]), 1):
+                outcomes.append(o)
+                if k % 20 == 0 or k == args.trials:
+                    done = [x.latency_ms for x in outcomes if x.latency_ms is not None]
+                    log(f"  {k}/{args.trials} trials, median so far "
+                        f"{np.median(done) if done else float('nan'):.1f} ms")
+    finally:
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(60)
+        watcher.stop.set()
+        watcher.thread.join(5)
+        producer.flush(5)
     return outcomes
 
 
@@ -282,8 +292,9 @@ def main() -> int:
     ap.add_argument("--healthy", type=int, default=4, help="healthy bodies before the breach")
     ap.add_argument("--partitions", type=int, default=None, help="SMARTDEPLOY_KAFKA_PARTITIONS")
     ap.add_argument("--timeout", type=float, default=30.0)
-    ap.add_argument("--tp-deployments", type=int, default=200)
-    ap.add_argument("--tp-batches", type=int, default=4000)
+    ap.add_argument("--tp-deployments", type=int, default=50, help="watched canaries")
+    ap.add_argument("--tp-batches", type=int, default=3000,
+                    help="metric batches, rotating over the deployments (60 = 10 min each)")
     ap.add_argument("--samples-per-series", type=int, default=2,
                     help="scrapes per series per batch for the throughput (2 = a 10 s flush)")
     ap.add_argument("--sweep", action="store_true", help="also time 1, 10 and 60 scrapes/series")
@@ -291,6 +302,7 @@ def main() -> int:
     ap.add_argument("--up-cmd", default="", help="command instead of `python -m smartdeploy.cli"
                     " up` (profiling experiments)")
     ap.add_argument("--profile", default="", help="py-spy raw profile of the stack to this file")
+    ap.add_argument("--keep", action="store_true", help="keep the stack's temp dir (log, data)")
     ap.add_argument("--dump", default="", help="per-trial outcomes as JSON lines to this file")
     ap.add_argument("--profile-gil", action="store_true", help="profile only GIL holders")
     args = ap.parse_args()

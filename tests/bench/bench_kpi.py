@@ -56,8 +56,9 @@ def to_seconds(ts: pd.Series) -> np.ndarray:
 def detector_for(n: int) -> PointDetector:
     """Parameters depend only on the file length (like NAB's probationary period):
     after an alarm, stay quiet for 1% of the file (up to 5% while still anomalous)."""
-    return PointDetector(probation=probation_of(n), quiet=max(5, n // 100),
-                         max_hold=max(5, n // 20))
+    return PointDetector(
+        probation=probation_of(n), quiet=max(5, n // 100), max_hold=max(5, n // 20)
+    )
 
 
 def run_file(

@@ -22,6 +22,7 @@ import argparse
 import csv
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,21 @@ import travis  # noqa: E402
 from models.prediction import SuccessPredictor  # noqa: E402
 
 
-def _replay(builds: list[travis.Build], progress_every: int) -> dict[str, object]:
+@dataclass
+class Replay:
+    """What one pass over the events produced, per build (index = position in the file)."""
+
+    p: np.ndarray
+    alarm: np.ndarray
+    last: np.ndarray
+    last_alarm: np.ndarray
+    feats: list[dict[str, float]]
+    busy: float
+    events: int
+    predictor: SuccessPredictor
+
+
+def _replay(builds: list[travis.Build], progress_every: int) -> Replay:
     predictor = SuccessPredictor()
     index = {b.build_id: i for i, b in enumerate(builds)}
     n = len(builds)
@@ -67,16 +82,7 @@ def _replay(builds: list[travis.Build], progress_every: int) -> dict[str, object
         done += 1
         if progress_every and done % progress_every == 0:
             print(f"replayed {done}/{2 * n} events", file=sys.stderr, flush=True)
-    return {
-        "p": p,
-        "alarm": alarm,
-        "last": last,
-        "last_alarm": last_alarm,
-        "feats": feats,
-        "busy": busy,
-        "events": done,
-        "predictor": predictor,
-    }
+    return Replay(p, alarm, last, last_alarm, feats, busy, done, predictor)
 
 
 def _gbm(feats: list[dict[str, float]], y: np.ndarray) -> tuple[float, float, slice]:
@@ -111,8 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     r = _replay(builds, args.progress_every)
     wall = time.perf_counter() - t_all
     y = np.array([b.failed for b in builds])
-    p, alarm = r["p"], r["alarm"]
-    assert isinstance(p, np.ndarray) and isinstance(alarm, np.ndarray)
+    p, alarm = r.p, r.alarm
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("w", newline="") as fh:
@@ -125,10 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     ll = log_loss(y, np.clip(p, 1e-7, 1 - 1e-7))
     f1 = f1_score(y, alarm)
     brier = float(np.mean((p - y) ** 2))
-    per_s = r["events"] / r["busy"]  # type: ignore[operator]
-    last_auc = roc_auc_score(y, r["last"])  # type: ignore[arg-type]
-    last_f1 = f1_score(y, r["last_alarm"])  # type: ignore[arg-type]
-    internal = r["predictor"].metrics()  # type: ignore[attr-defined]
+    per_s = r.events / r.busy
+    last_auc = roc_auc_score(y, r.last)
+    last_f1 = f1_score(y, r.last_alarm)
+    internal = r.predictor.metrics()
     print(f"builds={len(y)} failure_rate={y.mean():.3f} file={args.data}")
     print(
         f"online  roc_auc={auc:.4f} log_loss={ll:.4f} brier={brier:.4f} f1={f1:.4f} "
@@ -143,17 +148,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"last-outcome reference roc_auc={last_auc:.4f} f1={last_f1:.4f}")
     print(
         f"throughput {per_s:.0f} predictions+learns/s in the predictor "
-        f"({r['events'] / wall:.0f}/s incl. replay loop)"
+        f"({r.events / wall:.0f}/s incl. replay loop)"
     )
     gbm_auc = gbm_f1 = float("nan")
     if not args.no_gbm:
-        gbm_auc, gbm_f1, test = _gbm(r["feats"], y)  # type: ignore[arg-type]
+        gbm_auc, gbm_f1, test = _gbm(r.feats, y)
         print(
             f"second half: online roc_auc={roc_auc_score(y[test], p[test]):.4f} "
             f"f1={f1_score(y[test], alarm[test]):.4f} | gbm (offline, first half) "
             f"roc_auc={gbm_auc:.4f} f1={gbm_f1:.4f} | last outcome "
-            f"roc_auc={roc_auc_score(y[test], r['last'][test]):.4f}"
-        )  # type: ignore[index]
+            f"roc_auc={roc_auc_score(y[test], r.last[test]):.4f}"
+        )
     print(
         f"RESULT predict roc_auc={auc:.4f} f1={f1:.4f} log_loss={ll:.4f} per_s={per_s:.0f} "
         f"last_outcome_auc={last_auc:.4f} last_outcome_f1={last_f1:.4f} "

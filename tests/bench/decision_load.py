@@ -99,7 +99,8 @@ class _Pod:
             self.err[h] += bad
             lat = np.sort(self.rng.lognormal(-3.0, 0.6, n))  # median ~50 ms
             for i, le in enumerate(BUCKETS):
-                self.hist[h][i] += n if le == "+Inf" else int(np.searchsorted(lat, float(le), "right"))
+                le_n = n if le == "+Inf" else int(np.searchsorted(lat, float(le), "right"))
+                self.hist[h][i] += le_n
 
     def series(self) -> Iterator[tuple[Labels, float]]:
         for h in HANDLERS:
@@ -123,8 +124,8 @@ def _body(pods: list[_Pod], scrapes: list[tuple[int, list[float]]]) -> tuple[byt
     n = 0
     for key, samples in per_series.items():
         ts_msg = req.timeseries.add()
-        for name, value in key:
-            ts_msg.labels.add(name=name, value=value)
+        for lname, lvalue in key:
+            ts_msg.labels.add(name=lname, value=lvalue)
         for ts, value in samples:
             ts_msg.samples.add(value=value, timestamp=ts)
             n += 1
@@ -151,7 +152,7 @@ def build_trial(tag: str, i: int, t0_ms: int, healthy_bodies: int = 4, pods_per_
     app = f"bench-{tag}-{i:04d}"
     dep = f"{app}-{CANARY}"
     start = datetime.fromtimestamp(t0_ms / 1000, UTC)
-    events = [
+    events: list[DeploymentRequested | DeploymentStarted] = [
         DeploymentRequested(occurred_at=start, deployment_id=dep, app=app, version=CANARY,
                             previous_version=STABLE),
         DeploymentStarted(occurred_at=datetime.fromtimestamp((t0_ms + 1000) / 1000, UTC),

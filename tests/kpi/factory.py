@@ -7,8 +7,10 @@ cumulative counters per series, one scrape every ``scrape_s`` seconds.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
@@ -201,7 +203,7 @@ def override(dep: str, action: str, t_ms: int, actor: str = "alice") -> Override
 
 
 def drive(
-    guard: object, fleet: Fleet, loads: object, start_ms: int, n: int, per_batch: int = 1
+    guard: Any, fleet: Fleet, loads: Any, start_ms: int, n: int, per_batch: int = 1
 ) -> list[object]:
     """Feed ``n`` scrapes (``loads(i)`` → track loads, or a fixed dict) to ``guard``."""
     out: list[object] = []
@@ -209,9 +211,9 @@ def drive(
     for i in range(0, n, per_batch):
         current = loads(i) if callable(loads) else loads
         batch = fleet.scrape(start_ms + i * step_ms, current, min(per_batch, n - i))
-        out.extend(guard.on_metrics(batch))  # type: ignore[attr-defined]
+        out.extend(guard.on_metrics(batch))
     return out
 
 
-def of_type(outputs: list[object], name: str) -> list[object]:
+def of_type(outputs: Sequence[object], name: str) -> list[Any]:
     return [o for o in outputs if type(o).__name__ == name]

@@ -71,8 +71,10 @@ def test_healthy_canary_is_never_rolled_back_and_verdicts_say_healthy() -> None:
     assert {w.kpi for w in windows} == {"error_rate", "latency_p99", "cpu", "memory"}  # type: ignore[attr-defined]
 
 
-def test_short_blip_is_degraded_but_not_rolled_back() -> None:
-    pol = build_policies({"defaults": {"kpis": [{"name": "error_rate", "window": "10s"}]}})
+def test_threshold_blip_shorter_than_for_is_degraded_but_not_rolled_back() -> None:
+    pol = build_policies(
+        {"defaults": {"kpis": [{"name": "error_rate", "window": "10s", "judge": False}]}}
+    )
     g = started_guard(policies=pol)
     out = drive(
         g, Fleet(), lambda i: canary(error_rate=0.3) if 20 <= i < 22 else HEALTHY, T0_MS + 5000, 60

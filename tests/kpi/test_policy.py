@@ -144,7 +144,12 @@ def test_for_and_x_of_y_are_read_from_yaml_spelling() -> None:
 
 
 def test_an_app_selector_replaces_the_default_selector_instead_of_merging_labels() -> None:
-    ps = build_policies({"apps": {"web": {"kpis": [
-        {"name": "error_rate", "numerator": {"metric": "errors_total"}}]}}})
+    ps = build_policies(
+        {
+            "apps": {
+                "web": {"kpis": [{"name": "error_rate", "numerator": {"metric": "errors_total"}}]}
+            }
+        }
+    )
     num = ps.for_app("web").kpis[0].numerator
     assert num is not None and (num.metric, num.match) == ("errors_total", {})

@@ -77,12 +77,17 @@ rng = np.random.default_rng(7)
 BASE = rng.normal(100, 5, 40)
 
 
+SPREAD = np.r_[np.full(10, 0.003), np.zeros(30)]  # errors in 10 of 40 buckets
+CLUMP = np.r_[0.03, np.zeros(39)]
+
+
 @pytest.mark.parametrize(
     ("canary", "num", "test"),
     [
         (BASE * 1.5, None, "judge:shift"),
         ((BASE - 100) * 4 + 100, None, "judge:spread"),  # equal median, 4x the spread
-        (np.zeros(40), (15.0, 1.0), "judge:counts"),  # sparse errors: 15 vs 1 at equal traffic
+        (SPREAD, (30.0, 2.0), "judge:counts"),  # sparse errors: 30 vs 2 at equal traffic
+        (CLUMP, (30.0, 2.0), ""),  # the same errors in one bucket: one incident, not enough
         (rng.normal(100, 5, 40), None, ""),
     ],
 )
