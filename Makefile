@@ -70,3 +70,15 @@ bench-worker: install-dev
 
 bench-api: install-dev
 	$(PY) tests/bench/bench_api.py
+
+bench-predict: install-dev
+	$(PY) tests/bench/bench_predict.py --data $(or $(DATA),$(SHARED)/travistorrent/travistorrent_dev.csv.gz) --out $(or $(OUT),bench-out/preds.csv)
+
+bench-kpi: install-dev
+	DATA="$(or $(DATA),$(SHARED)/cloud-monitoring/data)" OUT="$(or $(OUT),bench-out/kpi)" $(PY) tests/bench/bench_kpi.py
+
+bench-canary: install-dev
+	DATA="$(or $(DATA),$(SHARED)/cloud-monitoring/data)" $(PY) tests/bench/bench_canary.py
+
+bench-windows: install-dev
+	$(PY) tests/bench/bench_windows.py

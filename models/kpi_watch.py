@@ -151,13 +151,10 @@ class Watch:
                 other = "baseline" if w.has_track("baseline", tick_ms - 120_000) else "stable"
                 ref = w.sample(other, k.index, tick_ms, kp.window)
                 if kp.judge:
-                    pairs = [
-                        (
-                            w.sample(subject, k.index, tick_ms, span),
-                            w.sample(other, k.index, tick_ms, span),
-                        )
-                        for span in judge_spans(kp.window, self.policy.judge_window)
-                    ]
+                    spans = judge_spans(kp.window, self.policy.judge_window)
+                    mine = w.samples(subject, k.index, tick_ms, spans)
+                    theirs = w.samples(other, k.index, tick_ms, spans)
+                    pairs = list(zip(mine, theirs, strict=True))
             st = assess(kp, self.policy, subject, subj, ref, learners.get(kp.name), pairs)
             statuses.append(st)
             if self.sustain[kp.name].update(st.status, tick_ms):

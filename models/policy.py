@@ -36,6 +36,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from models.kpi_defaults import DEFAULTS
+
 KpiKind = Literal["ratio", "quantile", "gauge_avg", "counter_rate", "custom"]
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
@@ -180,61 +182,6 @@ class AppPolicy(_Strict):
         return [k for k in self.kpis if k.enabled]
 
 
-DEFAULTS: dict[str, Any] = {
-    "analysis_interval": "10s",
-    "bake_time": "5m",
-    "min_samples": 3,
-    "inconclusive_limit": 6,
-    "kpis": [
-        {
-            "name": "error_rate",
-            "kind": "ratio",
-            "window": "30s",
-            "for": "30s",
-            "numerator": {"metric": "http_requests_total", "match": {"code": "5.."}},
-            "denominator": {"metric": "http_requests_total"},
-            "max": 0.05,
-            "max_ratio": 2.0,
-            "relative_floor": 0.01,
-        },
-        {
-            "name": "latency_p99",
-            "kind": "quantile",
-            "quantile": 0.99,
-            "window": "60s",
-            "for": "30s",
-            "metric": {"metric": "http_request_duration_seconds_bucket"},
-            "max": 2.0,
-            "max_ratio": 1.5,
-            "relative_floor": 0.05,
-        },
-        {
-            "name": "cpu",
-            "kind": "counter_rate",
-            "window": "60s",
-            "for": "60s",
-            "metric": {"metric": "container_cpu_usage_seconds_total|process_cpu_seconds_total"},
-            "aggregate": "mean",
-            "max_ratio": 1.5,
-            "relative_floor": 0.05,
-            "judge": False,
-        },
-        {
-            "name": "memory",
-            "kind": "gauge_avg",
-            "window": "60s",
-            "for": "60s",
-            "metric": {
-                "metric": "container_memory_working_set_bytes|process_resident_memory_bytes"
-            },
-            "max_ratio": 1.3,
-            "relative_floor": 50e6,
-            "judge": False,
-        },
-    ],
-}
-
-
 class PolicyError(ValueError):
     """A policy file is invalid; the message names the file and the field."""
 
@@ -283,6 +230,9 @@ class PolicySet(BaseModel):
     default: AppPolicy
     apps: dict[str, AppPolicy] = Field(default_factory=dict)
     version: str = "builtin"
+    strategy_rules: list[dict[str, Any]] | None = Field(
+        default=None, description="extra strategy rules, passed to the StrategyRecommender"
+    )
 
     def for_app(self, app: str) -> AppPolicy:
         """The policy of ``app``: its own if configured, else the defaults."""
@@ -299,7 +249,7 @@ def build_policies(doc: dict[str, Any] | None, source: str = "<policies>") -> Po
     doc = doc or {}
     if not isinstance(doc, dict):
         raise PolicyError(f"{source}: top level must be a mapping with 'defaults' and/or 'apps'")
-    unknown = set(doc) - {"defaults", "apps", "version"}
+    unknown = set(doc) - {"defaults", "apps", "version", "strategy_rules"}
     if unknown:
         raise PolicyError(f"{source}: unknown top-level keys {sorted(unknown)}")
     defaults_doc = _merge(DEFAULTS, doc.get("defaults") or {})
@@ -316,7 +266,17 @@ def build_policies(doc: dict[str, Any] | None, source: str = "<policies>") -> Po
             apps[str(app)] = AppPolicy.model_validate(_merge(defaults_doc, over or {}))
         except ValidationError as exc:
             raise _explain(exc, f"apps.{app}", source) from exc
-    return PolicySet(default=default, apps=apps, version=str(doc.get("version", "builtin")))
+    rules = doc.get("strategy_rules")
+    if rules is not None and not (
+        isinstance(rules, list) and all(isinstance(r, dict) for r in rules)
+    ):
+        raise PolicyError(f"{source}: strategy_rules: must be a list of mappings")
+    return PolicySet(
+        default=default,
+        apps=apps,
+        version=str(doc.get("version", "builtin")),
+        strategy_rules=rules,
+    )
 
 
 def load_policies(path: Path | None) -> PolicySet:

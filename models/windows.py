@@ -265,16 +265,27 @@ class WindowSet:
 
     def sample(self, track: Track, kpi_idx: int, tick_ms: int, window_s: float) -> KpiSample:
         """The KPI over buckets ending before ``tick_ms`` spanning ``window_s``."""
+        return self.samples(track, kpi_idx, tick_ms, [window_s])[0]
+
+    def samples(
+        self, track: Track, kpi_idx: int, tick_ms: int, spans: list[float]
+    ) -> list[KpiSample]:
+        """The KPI over several spans ending at ``tick_ms`` (one read of the ring)."""
         kpi = self.kpis[kpi_idx]
         ring = self.rings.get((track, kpi_idx))
         if ring is None:
-            return KpiSample(None, 0, np.empty(0))
-        n = max(1, int(round(window_s * 1000 / self.res_ms)))
-        sums, counts = ring.rows(tick_ms // self.res_ms - 1, min(n, ring.n))
+            return [KpiSample(None, 0, np.empty(0)) for _ in spans]
+        sizes = [min(max(1, int(round(w * 1000 / self.res_ms))), ring.n) for w in spans]
+        sums, counts = ring.rows(tick_ms // self.res_ms - 1, max(sizes))
         cols = list(ring.cols)
-        start = tick_ms - int(window_s * 1000)
-        active = sum(1 for t in self.last_seen.get((track, kpi_idx), {}).values() if t >= start)
-        return evaluate(kpi, sums, counts, cols, window_s, self.res_ms / 1000, active)
+        per_series = kpi.policy.kind == "counter_rate" or kpi.policy.aggregate == "sum"
+        seen = self.last_seen.get((track, kpi_idx), {}) if per_series else {}
+        out = []
+        for w, n in zip(spans, sizes, strict=True):
+            start = tick_ms - int(w * 1000)
+            active = sum(1 for t in seen.values() if t >= start) if per_series else 0
+            out.append(evaluate(kpi, sums[-n:], counts[-n:], cols, w, self.res_ms / 1000, active))
+        return out
 
     def has_track(self, track: Track, since_ms: int = -1) -> bool:
         """True when the track had KPI samples at or after ``since_ms``."""

@@ -4,19 +4,24 @@ Usage: ``DATA=<cloud-monitoring/data> python tests/bench/bench_canary.py``.
 
 Scenarios come from real series of the Cloud Monitoring dataset. A segment of a
 series is split into interleaved points: even points are the baseline, odd points the
-canary — two samples of the *same* real process, one scrape every 10 s each. The
-points before the segment are the app's healthy history (fed to the guard before the
-deployment, and used to set the fixed thresholds Flagger and Argo need: the p99 of
-the history's 60 s values). Every segment gives one control (no change) and one
-regression injected into the canary from the 20th scrape on: a step (+40..+150%), a
-ramp (to +60..+200% over 5 min), variance growth at an equal median (deviations ×3..6),
-or — on mostly-zero count series, as an error KPI — sparse error bursts (errors in a
-quarter of the scrapes, the error rate ×3..6).
+canary — two samples of the *same* real process, one scrape every 10 s each. Gauge
+KPIs use the minute-resolution series only (so the two tracks are one minute apart,
+as concurrent pods would be; flat or mostly-zero segments are skipped); the error KPI
+uses the mostly-zero count series. The 120 points before a segment are the app's
+healthy history (fed to the guard before the deployment, and used to set the fixed
+thresholds Flagger and Argo need: the p99 of the history's 60 s values). Every segment
+gives one control (no change) and one regression injected into the canary from the
+20th scrape on, watched for 10 more minutes: a step (+40..+150%), a ramp (to
++60..+200% over 5 min), variance growth at an equal median (deviations from the local
+median ×3..6), or sparse error bursts (errors in a quarter of the scrapes, the error
+rate ×3..6 the baseline's).
 
 All judges see the same scrapes; the references analyse every 60 s (Flagger threshold
 1, Argo failureLimit 2, Kayenta MW confidence 0.98 tolerance 0.25 over all samples
-since the start). Catch = regressions rolled back after the injection; false_rollback
-= controls rolled back; time to rollback = event time from injection to command.
+since the start). Our guard runs the shipped default policy with the bench's two KPIs
+(a 60 s gauge with max_ratio 1.3, a 60 s error ratio with max_ratio 2), ``for: 30s``.
+Catch = regressions rolled back after the injection; false_rollback = controls rolled
+back; time to rollback = event time from injection to command.
 Last line: ``RESULT canary catch=... false_rollback=... median_ttr_s=... flagger_...``.
 """
 
@@ -99,8 +104,8 @@ class Scenario:
 
 
 def inject(kind: str, canary: np.ndarray, rng: np.random.Generator, rate: float) -> np.ndarray:
-    """The canary with a regression from scrape ``INJECT`` on; ``rate`` = the process's
-    mean per scrape (from its history), the scale of error bursts."""
+    """The canary with a regression from scrape ``INJECT`` on; ``rate`` = the baseline's
+    mean per scrape over the segment (same time, same process): the scale of bursts."""
     c = canary.astype(float).copy()
     k = np.arange(len(c)) - INJECT
     on = k >= 0
@@ -113,7 +118,7 @@ def inject(kind: str, canary: np.ndarray, rng: np.random.Generator, rate: float)
         c[on] = np.maximum(0, med[on] + (canary[on] - med[on]) * rng.uniform(3, 6))
     elif kind == "bursts":
         hit = on & (rng.random(len(c)) < 0.25)  # errors in a quarter of the scrapes,
-        extra = (rng.uniform(3, 6) - 1) * max(rate, 0.2)  # the process's error rate x3..6
+        extra = (rng.uniform(3, 6) - 1) * max(rate, 0.2)  # the baseline's error rate x3..6
         c[hit] += rng.poisson(max(2.0, extra / 0.25), int(hit.sum()))
     return c
 
@@ -145,7 +150,7 @@ def scenarios(data: Path) -> list[Scenario]:
             tag = f"{path.stem}@{start}"
             out.append(Scenario(tag, "none", counts, hist, base, can))
             out.append(
-                Scenario(tag, kind, counts, hist, base, inject(kind, can, rng, float(hist.mean())))
+                Scenario(tag, kind, counts, hist, base, inject(kind, can, rng, float(base.mean())))
             )
     return out
 

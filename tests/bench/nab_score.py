@@ -63,7 +63,7 @@ def windows_from_labels(labels: np.ndarray) -> list[tuple[int, int, int]]:
     """NAB-style windows (inclusive index bounds) from per-point 0/1 labels.
 
     >>> windows_from_labels(np.array([0] * 45 + [1, 1] + [0] * 53))
-    [(43, 48, 45)]
+    [(40, 50, 45)]
     """
     n = len(labels)
     lab = np.asarray(labels) > 0

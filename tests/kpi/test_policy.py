@@ -153,3 +153,11 @@ def test_an_app_selector_replaces_the_default_selector_instead_of_merging_labels
     )
     num = ps.for_app("web").kpis[0].numerator
     assert num is not None and (num.metric, num.match) == ("errors_total", {})
+
+
+def test_strategy_rules_pass_through_to_the_strategy_recommender() -> None:
+    rules = [{"name": "no-recreate-for-web", "when": {"app_type": "web"}}]
+    assert build_policies({"strategy_rules": rules}).strategy_rules == rules
+    assert load_policies(None).strategy_rules is None
+    with pytest.raises(PolicyError, match="strategy_rules: must be a list of mappings"):
+        build_policies({"strategy_rules": "all"})
