@@ -4,61 +4,61 @@ Each value is *scored before it is learned*. The guard learns only healthy windo
 (between deployments and after a successful bake) and scores the new version's
 windows, so a team gets a threshold tuned to its own service without writing one.
 
-``LevelScorer`` is the light model the guard keeps per app × KPI: an exponentially
-weighted mean and mean absolute deviation (robust to single outliers because each
-update is clipped) giving a one-sided tail probability in the bad direction.
-The point-by-point detector for raw series (the KPI benchmark) is ``models.kpi_detector``.
+``LevelScorer`` is what the guard keeps per app × KPI. It is a thin wrapper around
+``models.kpi_detector.PointDetector`` — the very detector the KPI benchmark
+(``make bench-kpi``, NAB-style scoring) measures — so the benchmark figure is a figure
+for what runs live. The guard calls the detector's two halves separately: ``learn``
+on healthy ticks, the pure ``likelihood`` on the new version's windows (scoring a
+window never teaches the model the new version's behaviour). The score is the
+detector's anomaly likelihood in the KPI's bad direction; the benchmark's [0, 1]
+output is its log-scaled form (``models.kpi_detector.to_unit``), so a benchmark
+threshold ``t`` is the live threshold ``from_unit(t)``.
+
+Two deliberate differences from the benchmark run: no probationary silence (the
+guard's ``anomaly.min_history`` plays that role) and no alarm hold-off (the guard's
+sustain rules and verdict machine turn repeated breaches into one rollback).
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from models.kpi_detector import PointDetector
+
+
+def _live_detector() -> PointDetector:
+    return PointDetector(probation=0)
 
 
 @dataclass
 class LevelScorer:
-    """Online level/scale of one KPI; ``score`` in [0, 1] is the tail probability's complement.
+    """Learned threshold of one KPI; ``score`` in [0, 1] is the anomaly likelihood.
 
     >>> s = LevelScorer()
     >>> for v in [1.0, 1.1, 0.9, 1.0, 1.05, 0.95] * 10:
     ...     s.learn(v)
-    >>> s.score(1.0) < 0.8, s.score(3.0) > 0.999
-    (True, True)
+    >>> s.score(1.0) < 0.8, s.score(3.0) > 0.999, s.score(3.0, "down") < 0.8
+    (True, True, True)
     """
 
-    alpha: float = 0.05
-    n: int = 0
-    mean: float = 0.0
-    mad: float = 0.0
+    detector: PointDetector = field(default_factory=_live_detector)
+
+    @property
+    def n(self) -> int:
+        """Healthy values learned so far."""
+        return self.detector.n
 
     def score(self, value: float, direction: str = "up") -> float:
-        """How anomalous ``value`` is in the bad direction (0.5 = typical, → 1 = extreme)."""
+        """How anomalous ``value`` is in the bad direction (≈0.5 typical, → 1 extreme); pure."""
         if self.n < 2:
             return 0.0
-        scale = max(self.mad * 1.2533, abs(self.mean) * 1e-3, 1e-12)
-        z = (value - self.mean) / scale
-        if direction == "down":
-            z = -z
-        return 1.0 - 0.5 * math.erfc(z / math.sqrt(2.0))
+        return self.detector.likelihood(value, direction)
 
     def learn(self, value: float) -> None:
-        """Fold a healthy value into the level and scale (clipped at 6 deviations)."""
-        if not math.isfinite(value):
-            return
-        if self.n == 0:
-            self.mean, self.n = value, 1
-            return
-        scale = max(self.mad * 1.2533, abs(self.mean) * 1e-3, 1e-12)
-        dev = value - self.mean
-        if self.n >= 10:
-            dev = max(-6 * scale, min(6 * scale, dev))
-        rate = max(self.alpha, 1.0 / (self.n + 1))
-        self.mean += rate * dev
-        self.mad += rate * (abs(dev) - self.mad)
-        self.n += 1
+        """Fold a healthy value into the detector (non-finite values are ignored)."""
+        self.detector.learn(value)
 
     @property
     def level(self) -> float | None:
         """The learned typical value (a baseline for relative rules), once learned."""
-        return self.mean if self.n >= 2 else None
+        return self.detector.level if self.n >= 2 else None

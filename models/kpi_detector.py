@@ -1,28 +1,43 @@
-"""Point-by-point anomaly detector for one raw KPI series (learned thresholds, streaming).
+"""Point-by-point anomaly detector for one KPI series (learned thresholds, streaming).
 
-Each point is *scored before it is learned*; no look-ahead; O(1) time and memory per
-point (exponentially weighted estimates, no buffers). Three robust views of a point
-against the series' own learned behaviour:
+The one scorer behind both the KPI benchmark and the guard's learned thresholds
+(``models.anomaly.LevelScorer`` wraps it). Each point is *scored before it is learned*;
+no look-ahead; O(1) time and memory per point (exponentially weighted estimates and,
+optionally, one value per phase of a known season). Scoring is split so the guard can
+score a new version's windows without learning them: ``likelihood`` is pure,
+``learn`` folds a healthy value in, ``score`` (the benchmark's path) does both.
 
-* level: distance of the value from the slow level, in robust deviations;
-* short mean: distance of a fast-moving mean from the slow level (level shifts that
-  single-point noise hides);
-* change: the step from the previous value against the typical step (spikes, breaks).
+Three robust views of a point against the series' own learned behaviour, each in
+robust deviations and signed (so a KPI can be watched in its bad direction only):
+
+* level: distance from the slow level, or from the seasonal forecast when a season
+  is configured and explains the point better;
+* short mean: distance of a fast-moving mean from the level (shifts that single-point
+  noise hides);
+* step: the jump from the previous value against the typical jump (spikes, breaks).
 
 Deviations update the estimates only after clipping (a spike does not drag the level
-along). The strongest view is a raw score, calibrated against the series' own raw
-scores (an *anomaly likelihood*: how unusual the last few raw scores are for this
-series), then log-scaled into [0, 1]. After an alarm the output is held low for
-``quiet`` points (longer while the series stays anomalous, at most ``max_hold``) unless
-a stronger score comes: one incident raises one alarm, not a storm, at any threshold.
+along). The strongest view is a raw score whose own long-run distribution is learned
+(log-normal fit): the *anomaly likelihood* says how unusual this raw score is for this
+series, so a noisy series must be much more extreme than a calm one to alarm.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 _LOG_EPS = math.log(1e-10)
+_SQRT2 = math.sqrt(2.0)
+_K_MAD = 1.2533  # mean absolute deviation → standard deviation for a normal
+
+
+def _signed(e: float, direction: str) -> float:
+    if direction == "up":
+        return max(e, 0.0)
+    if direction == "down":
+        return max(-e, 0.0)
+    return abs(e)
 
 
 @dataclass
@@ -40,62 +55,76 @@ class PointDetector:
     probation: int = 150
     slow: float = 0.003
     fast: float = 0.25
-    raw_rate: float = 0.001
-    short: int = 1
+    raw_rate: float = 0.0003
     clip: float = 4.0
+    step_weight: float = 0.4
+    period: int = 0
+    season_rate: float = 0.3
     alarm: float = 0.15
     quiet: int = 0
     rearm: float = 0.6
     max_hold: int = 0
-    period: int = 0
-    ring: list[float] | None = None
-    sdev: float = 0.0
-    sn: int = 0
     n: int = 0
     level: float = 0.0
     dev: float = 0.0
     fmean: float = 0.0
     step: float = 0.0
     prev: float = 0.0
+    season: list[float] = field(default_factory=list)
+    sdev: float = 0.0
+    sn: int = 0
     raw_mean: float = 0.0
     raw_var: float = 0.0
-    recent: tuple[float, ...] = ()
     hold: int = 0
     held: int = 0
     held_level: float = 0.0
 
-    def _raw(self, x: float) -> float:
-        if self.n < 5:
-            return 0.0
-        spread = max(1.2533 * self.dev, abs(self.level) * 1e-4, 1e-9)
-        z_level = abs(x - self.level) / spread
-        f = self.fmean + self.fast * (x - self.fmean)
-        z_short = abs(f - self.level) / spread * math.sqrt((2 - self.fast) / self.fast) / 2
-        z_step = abs(x - self.prev) / max(1.2533 * self.step, spread * 0.1, 1e-9)
-        if self.ring is not None and self.sn > self.period:
-            back = self.ring[self.n % self.period]
-            z_season = abs(x - back) / max(1.2533 * self.sdev, spread * 0.05, 1e-9)
-            z_level = min(z_level, z_season)
-        z = max(z_level, z_short, 0.7 * z_step)
-        return 1.0 - math.exp(-z / 4.0)
+    def _spread(self) -> float:
+        return max(_K_MAD * self.dev, abs(self.level) * 1e-4, 1e-9)
 
-    def _likelihood(self, raw: float) -> float:
-        self.recent = (*self.recent[-(self.short - 1) :], raw) if self.short > 1 else (raw,)
-        if self.n < 30:
-            return 0.5
+    def _seasonal(self, x: float, spread: float) -> float | None:
+        if self.period < 2 or self.sn < 2 * self.period:
+            return None
+        fc = self.season[self.n % self.period]
+        return (x - fc) / max(_K_MAD * self.sdev, spread * 0.05, 1e-9)
+
+    def views(self, x: float, direction: str = "both") -> tuple[float, float, float]:
+        """Level, short-mean and step views of ``x``: log(1 + robust deviations) (pure)."""
+        if self.n < 5 or not math.isfinite(x):
+            return (0.0, 0.0, 0.0)
+        spread = self._spread()
+        e_level = (x - self.level) / spread
+        e_season = self._seasonal(x, spread)
+        if e_season is not None and abs(e_season) < abs(e_level):
+            e_level = e_season
+        f = self.fmean + self.fast * (x - self.fmean)
+        e_short = (f - self.level) / spread * math.sqrt((2 - self.fast) / self.fast) / 2
+        e_step = (x - self.prev) / max(_K_MAD * self.step, spread * 0.1, 1e-9)
+        return (
+            math.log1p(_signed(e_level, direction)),
+            math.log1p(_signed(e_short, direction)),
+            math.log1p(self.step_weight * _signed(e_step, direction)),
+        )
+
+    def likelihood(self, x: float, direction: str = "both") -> float:
+        """How unusual ``x`` is for this series, in [0, 1] (0.5 = typical); pure."""
+        if self.n < 30 or not math.isfinite(x):
+            return 0.5 if math.isfinite(x) else 0.0
         sd = max(math.sqrt(self.raw_var), 1e-3)
-        m = sum(self.recent) / len(self.recent)
-        return 1.0 - 0.5 * math.erfc((m - self.raw_mean) / sd / math.sqrt(2.0))
+        return 1.0 - 0.5 * math.erfc((max(self.views(x, direction)) - self.raw_mean) / sd / _SQRT2)
 
     def score(self, x: float) -> float:
-        """Score the value against what was learned so far, then learn it."""
+        """Benchmark path: score ``x`` against what was learned so far, then learn it.
+
+        The likelihood is log-scaled into [0, 1] (0.5 ≈ 1 - 1e-5). After an alarm the
+        output is held low for ``quiet`` points (longer while the series stays
+        anomalous, at most ``max_hold``) unless a stronger score comes: one incident
+        raises one alarm, not a storm.
+        """
         if not math.isfinite(x):
             return 0.0
-        raw = self._raw(x)
-        like = self._likelihood(raw)
-        out = min(1.0, max(0.0, math.log(max(1.0 - like, 1e-10)) / _LOG_EPS))
-        if self.n < self.probation:
-            out = 0.0
+        like = self.likelihood(x)
+        out = to_unit(like) if self.n >= self.probation else 0.0
         if self.held and out > self.held_level:
             self.held_level, self.hold, self.held = out, self.quiet, 1  # a stronger event
         elif self.held:
@@ -107,28 +136,22 @@ class PointDetector:
             out *= 0.1
         elif out >= self.alarm and self.quiet:
             self.hold, self.held, self.held_level = self.quiet, 1, out
-        self._learn(x, raw)
+        self.learn(x)
         return out
 
-    def _learn(self, x: float, raw: float) -> None:
+    def learn(self, x: float) -> None:
+        """Fold a (healthy) value into the estimates; non-finite values are ignored."""
+        if not math.isfinite(x):
+            return
+        raw = max(self.views(x))
         if self.period > 1:
-            if self.ring is None:
-                self.ring = [x] * self.period
-            i = self.n % self.period
-            if self.n >= self.period:
-                sd = abs(x - self.ring[i])
-                srate = max(self.slow, 1.0 / (self.sn + 1))
-                if self.sn > 20:
-                    sd = min(sd, self.clip * max(1.2533 * self.sdev, 1e-9))
-                self.sdev += srate * (sd - self.sdev)
-                self.sn += 1
-            self.ring[i] = x
+            self._learn_season(x)
         if self.n == 0:
             self.level = self.fmean = self.prev = x
             self.n = 1
             return
         rate = max(self.slow, 1.0 / (self.n + 1))
-        spread = max(1.2533 * self.dev, abs(self.level) * 1e-4, 1e-9)
+        spread = self._spread()
         d = x - self.level
         dc = max(-self.clip * spread, min(self.clip * spread, d)) if self.n > 20 else d
         self.level += rate * dc
@@ -136,7 +159,7 @@ class PointDetector:
         self.fmean += self.fast * (x - self.fmean)
         st = abs(x - self.prev)
         if self.n > 20:
-            st = min(st, self.clip * max(1.2533 * self.step, 1e-9))
+            st = min(st, self.clip * max(_K_MAD * self.step, 1e-9))
         self.step += rate * (st - self.step)
         self.prev = x
         rr = max(self.raw_rate, 1.0 / (self.n + 1))
@@ -144,3 +167,35 @@ class PointDetector:
         self.raw_mean += rr * delta
         self.raw_var = (1 - rr) * (self.raw_var + rr * delta * delta)
         self.n += 1
+
+    def _learn_season(self, x: float) -> None:
+        if not self.season:
+            self.season = [x] * self.period
+        i = self.n % self.period
+        if self.n >= self.period:
+            r = x - self.season[i]
+            lim = self.clip * max(_K_MAD * self.sdev, 1e-9)
+            rc = max(-lim, min(lim, r)) if self.sn > 2 * self.period else r
+            self.sdev += max(self.slow, 1.0 / (self.sn + 1)) * (abs(rc) - self.sdev)
+            self.season[i] += self.season_rate * rc
+            self.sn += 1
+        else:
+            self.season[i] = x
+
+
+def to_unit(likelihood: float) -> float:
+    """Log-scale a likelihood into [0, 1]: 1 - 1e-10 and beyond → 1.
+
+    >>> round(to_unit(0.5), 3), round(to_unit(1 - 1e-5), 3), to_unit(1.0)
+    (0.03, 0.5, 1.0)
+    """
+    return min(1.0, max(0.0, math.log(max(1.0 - likelihood, 1e-10)) / _LOG_EPS))
+
+
+def from_unit(score: float) -> float:
+    """Inverse of ``to_unit``: the likelihood threshold matching a benchmark threshold.
+
+    >>> round(from_unit(0.5), 6)
+    0.99999
+    """
+    return 1.0 - math.exp(score * _LOG_EPS)

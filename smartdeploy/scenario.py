@@ -137,7 +137,7 @@ def request_for(r: Rollout, at: datetime) -> DeploymentRequested:
 
 
 def backfill(start: datetime, seed: int = 7, per_app: int = 40) -> list[BaseModel]:
-    """Past deployments of every service (requested + finished), to warm the models."""
+    """Past deployments of every service (requested, started, finished), to warm the models."""
     rng = random.Random(seed)
     events: list[BaseModel] = []
     for s in SERVICES.values():
@@ -164,6 +164,21 @@ def backfill(start: datetime, seed: int = 7, per_app: int = 40) -> list[BaseMode
                 }
             )
             events.append(req)
+            # History mixes strategies; a canary usually catches a bad version (rolled
+            # back after a small exposure), a rolling update usually does not.
+            strategy = "canary" if i % 2 else "rolling"
+            events.append(
+                DeploymentStarted(
+                    id=derived_id("backfill", s.app, i, "started"),
+                    occurred_at=at + timedelta(minutes=1),
+                    deployment_id=req.deployment_id,
+                    app=s.app,
+                    version=r.version,
+                    strategy=strategy,  # type: ignore[arg-type]
+                )
+            )
+            caught = fails and rng.random() < (0.8 if strategy == "canary" else 0.15)
+            outcome = "rolled_back" if caught else ("failed" if fails else "succeeded")
             events.append(
                 DeploymentFinished(
                     id=derived_id("backfill", s.app, i, "finished"),
@@ -171,7 +186,7 @@ def backfill(start: datetime, seed: int = 7, per_app: int = 40) -> list[BaseMode
                     deployment_id=req.deployment_id,
                     app=s.app,
                     environment="production",
-                    outcome="failed" if fails else "succeeded",
+                    outcome=outcome,  # type: ignore[arg-type]
                     reason="post-deploy errors" if fails else "",
                 )
             )

@@ -55,10 +55,8 @@ def to_seconds(ts: pd.Series) -> np.ndarray:
 
 def detector_for(n: int) -> PointDetector:
     """Parameters depend only on the file length (like NAB's probationary period):
-    after an alarm, stay quiet for 1% of the file (up to 5% while still anomalous)."""
-    return PointDetector(
-        probation=probation_of(n), quiet=max(5, n // 100), max_hold=max(5, n // 20)
-    )
+    after an alarm, stay quiet for 2% of the file (up to 5% while still anomalous)."""
+    return PointDetector(probation=probation_of(n), quiet=max(5, n // 50), max_hold=max(5, n // 20))
 
 
 def run_file(
@@ -109,7 +107,7 @@ def main() -> None:
         if labels_json is not None:
             wins = nab_windows(labels_json, rel, secs)
         elif labels is not None:
-            wins = windows_from_labels(labels)
+            wins = windows_from_labels(labels, probation_of(n))
         else:
             continue
         labelled.append(Labelled(rel, scores, wins, probation_of(n), secs))

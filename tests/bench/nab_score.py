@@ -1,23 +1,28 @@
 """A scorer in the manner of the Numenta Anomaly Benchmark, written from its description.
 
 Scoring as published for NAB (Lavin & Ahmad 2015, "Evaluating Real-time Anomaly
-Detection Algorithms"), re-implemented here:
+Detection Algorithms", and the NAB documentation), re-implemented here:
 
-* each labelled anomaly gets a *window* centred on it, all windows of a file together
-  spanning 10% of the file (a run of labelled points is one anomaly; its window also
-  covers the whole run); overlapping windows merge;
-* the first ``probation`` points (15% of the file, at most 750) are for learning:
-  detections there are ignored (and windows of anomalies inside it are dropped);
-* a detection is a point whose score reaches the threshold. In a window only the
-  first detection counts, weighted by ``A_TP * sigma(y)`` with ``y`` its position
-  relative to the window end (-1 = window start, 0 = end) and
-  ``sigma(y) = 2 / (1 + e^{5y}) - 1``; a detection outside every window costs
-  ``A_FP * sigma(y)`` with ``y`` its distance after the preceding window in window
-  lengths (``-A_FP`` when no window precedes it); a window without detection costs
-  ``A_FN``;
+* each labelled anomaly gets a *window* centred on it, of ``int(0.1 * n / anomalies)``
+  points (so all windows of a file together span 10% of it). A run of labelled points
+  is one anomaly, centred on its onset, and its window also covers the whole run;
+  overlapping windows merge; a first window that starts inside the probationary period
+  is deleted (as NAB's labeller does);
+* the first ``probation`` points (15% of the file, at most 750) are for learning: they
+  are not scored at all;
+* a point inside a window of width ``W`` whose right edge is ``R`` is worth
+  ``A_TP * sigma(-(R - i + 1) / W) / sigma(-1)`` (1.0 at the window's first point, → 0 at
+  its end) with ``sigma(y) = 2 / (1 + e^{5y}) - 1``; only the best (= earliest) detection
+  of a window counts, a window without one costs ``A_FN``;
+* a point outside every window costs ``A_FP * sigma(d / (W_prev - 1))`` with ``d`` its
+  distance after the preceding window's right edge (``-A_FP`` with no preceding window,
+  and for ``y >= 3``): a detection just after a window is cheap, a far one costs ``A_FP``;
+* a detection is a point whose score reaches the threshold; the threshold is the one
+  maximising the summed score of the whole corpus, found by sweeping every distinct
+  score value (as NAB's threshold optimiser does);
 * the corpus score is normalised: 100 × (S − S_null) / (S_perfect − S_null), with
-  S_null the detector that never fires and S_perfect the one firing at every window
-  start; the threshold is the one maximising S over the whole corpus.
+  S_null = −A_FN × windows (the detector that never fires) and S_perfect = A_TP ×
+  windows (every window caught at its first point).
 """
 
 from __future__ import annotations
@@ -32,19 +37,25 @@ PROFILES = {
     "reward_low_FP_rate": (1.0, 0.22, 1.0),
     "reward_low_FN_rate": (1.0, 0.11, 2.0),
 }
+OUTSIDE, PROBATION = -1, -2
 
 
 def sigma(y: np.ndarray | float) -> np.ndarray:
     """The scaled sigmoid of NAB: ~0.987 at a window's start, 0 at its end, → -1 after.
 
-    >>> [round(float(v), 3) for v in sigma(np.array([-1.0, 0.0, 1.0]))]
-    [0.987, 0.0, -0.987]
+    >>> [round(float(v), 3) for v in sigma(np.array([-1.0, 0.0, 1.0, 3.0]))]
+    [0.987, 0.0, -0.987, -1.0]
     """
     y = np.asarray(y, dtype=float)
-    return np.where(y > 3.0, -1.0, 2.0 / (1.0 + np.exp(np.minimum(5.0 * y, 50.0))) - 1.0)
+    return np.where(y >= 3.0, -1.0, 2.0 / (1.0 + np.exp(np.minimum(5.0 * y, 50.0))) - 1.0)
 
 
 def probation_of(n: int) -> int:
+    """NAB's probationary period: 15% of the file, at most 750 points.
+
+    >>> probation_of(1000), probation_of(100_000)
+    (150, 750)
+    """
     return int(min(math.floor(0.15 * n), 0.15 * 5000))
 
 
@@ -59,11 +70,13 @@ class Labelled:
     timestamps_s: np.ndarray
 
 
-def windows_from_labels(labels: np.ndarray) -> list[tuple[int, int, int]]:
-    """NAB-style windows (inclusive index bounds) from per-point 0/1 labels.
+def windows_from_labels(labels: np.ndarray, probation: int = 0) -> list[tuple[int, int, int]]:
+    """NAB-style windows (inclusive index bounds, onset index) from per-point 0/1 labels.
 
     >>> windows_from_labels(np.array([0] * 45 + [1, 1] + [0] * 53))
     [(40, 50, 45)]
+    >>> windows_from_labels(np.array([0] * 10 + [1] + [0] * 89), probation=15)
+    []
     """
     n = len(labels)
     lab = np.asarray(labels) > 0
@@ -79,40 +92,28 @@ def windows_from_labels(labels: np.ndarray) -> list[tuple[int, int, int]]:
             wins[-1] = (wins[-1][0], max(wins[-1][1], hi), wins[-1][2])
         else:
             wins.append((lo, hi, int(s)))
+    if wins and wins[0][0] < probation:
+        wins.pop(0)
     return wins
 
 
-def score_file(
-    f: Labelled, threshold: float, profile: str = "standard"
-) -> tuple[float, int, int, int, list[float]]:
-    """Raw NAB score of one file: (score, true-positive windows, FPs, misses, delays_s)."""
-    a_tp, a_fp, a_fn = PROFILES[profile]
-    det = np.flatnonzero(f.scores >= threshold)
-    det = det[det >= f.probation]
-    wins = [w for w in f.windows if w[2] >= f.probation]
-    total, tp, fp, delays = 0.0, 0, 0, []
-    in_window = np.zeros(det.size, dtype=bool)
-    for lo, hi, event in wins:
-        inside = det[(det >= lo) & (det <= hi)]
-        in_window |= (det >= lo) & (det <= hi)
-        if inside.size:
-            first = int(inside[0])
-            total += a_tp * float(sigma((first - hi) / (hi - lo + 1)))
-            tp += 1
-            delays.append(max(0.0, float(f.timestamps_s[first] - f.timestamps_s[event])))
-        else:
-            total -= a_fn
-    fps = det[~in_window]
-    if fps.size:
-        ends = np.array([w[1] for w in wins], dtype=float)
-        lens = np.array([w[1] - w[0] + 1 for w in wins], dtype=float)
-        k = np.searchsorted(ends, fps) - 1
-        rel = (fps - ends[np.maximum(k, 0)]) / lens[np.maximum(k, 0)] if wins else fps * 0.0
-        total += (
-            a_fp * float(np.where(k >= 0, sigma(rel), -1.0).sum()) if wins else (-a_fp * fps.size)
-        )
-        fp += int(fps.size)
-    return total, tp, fp, len(wins) - tp, delays
+def point_weights(f: Labelled, profile: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per point: the NAB weight it earns if detected, and its window number (or a flag)."""
+    a_tp, a_fp, _ = PROFILES[profile]
+    n = len(f.scores)
+    weight = np.full(n, -a_fp)
+    where = np.full(n, OUTSIDE, dtype=np.int64)
+    max_tp = float(sigma(-1.0))
+    idx = np.arange(n)
+    for k, (lo, hi, _) in enumerate(f.windows):
+        width = hi - lo + 1
+        weight[lo : hi + 1] = a_tp * sigma(-(hi - idx[lo : hi + 1] + 1) / width) / max_tp
+        where[lo : hi + 1] = k
+        end = f.windows[k + 1][0] if k + 1 < len(f.windows) else n
+        after = idx[hi + 1 : end]
+        weight[hi + 1 : end] = a_fp * sigma((after - hi) / max(width - 1, 1))
+    where[: f.probation] = PROBATION
+    return weight, where
 
 
 @dataclass
@@ -138,27 +139,57 @@ class CorpusScore:
         return 2 * p * r / (p + r) if p + r else 0.0
 
 
-def score_corpus(
-    files: list[Labelled], profile: str = "standard", thresholds: np.ndarray | None = None
-) -> CorpusScore:
-    """Best normalised score over thresholds (the detector's optimal threshold)."""
+def events_at(f: Labelled, threshold: float) -> tuple[int, int, int, list[float]]:
+    """Event-level counts at a threshold: caught windows, false alarms, misses, delays (s).
+
+    A false alarm is a run of consecutive detections outside every window.
+    """
+    det = f.scores >= threshold
+    det[: f.probation] = False
+    _, where = point_weights(f, "standard")
+    tp, delays = 0, []
+    for k, (lo, hi, event) in enumerate(f.windows):
+        hits = np.flatnonzero(det[lo : hi + 1] & (where[lo : hi + 1] == k))
+        if hits.size:
+            tp += 1
+            first = lo + int(hits[0])
+            delays.append(max(0.0, float(f.timestamps_s[first] - f.timestamps_s[event])))
+    out = det & (where == OUTSIDE)
+    fp = int((out & ~np.concatenate([[False], out[:-1]])).sum())
+    scored = sum(1 for k in range(len(f.windows)) if (where == k).any())
+    return tp, fp, scored - tp, delays
+
+
+def score_corpus(files: list[Labelled], profile: str = "standard") -> CorpusScore:
+    """Best normalised score over every distinct threshold (the detector's optimum)."""
     a_tp, _, a_fn = PROFILES[profile]
-    n_wins = sum(1 for f in files for w in f.windows if w[2] >= f.probation)
-    null, perfect = -a_fn * n_wins, a_tp * float(sigma(-1.0)) * n_wins
-    if thresholds is None:
-        allscores = np.concatenate([f.scores[f.probation :] for f in files])
-        qs = np.quantile(allscores, np.linspace(0.5, 1.0, 120))
-        thresholds = np.unique(np.concatenate([qs, np.linspace(0.05, 1.0, 96)]))
-    best: CorpusScore | None = None
-    for th in thresholds:
-        s, tp, fp, fn, delays = 0.0, 0, 0, 0, []
-        for f in files:
-            r = score_file(f, float(th), profile)
-            s += r[0]
-            tp, fp, fn = tp + r[1], fp + r[2], fn + r[3]
-            delays += r[4]
-        norm = 100.0 * (s - null) / (perfect - null) if perfect != null else 0.0
-        if best is None or norm > best.normalized:
-            best = CorpusScore(norm, float(th), tp, fp, fn, delays)
-    assert best is not None
-    return best
+    scores, deltas, n_wins = [], [], 0
+    for f in files:
+        weight, where = point_weights(f, profile)
+        keep = where != PROBATION
+        s, w, k = f.scores[keep], weight[keep], where[keep]
+        delta = np.where(k == OUTSIDE, w, 0.0)
+        for win in np.unique(k[k >= 0]):
+            n_wins += 1
+            sel = np.flatnonzero(k == win)
+            order = sel[np.argsort(-s[sel], kind="stable")]
+            best = np.maximum.accumulate(np.maximum(w[order], -a_fn))
+            delta[order] = np.diff(np.concatenate([[-a_fn], best]))
+        scores.append(s)
+        deltas.append(delta)
+    all_s, all_d = np.concatenate(scores), np.concatenate(deltas)
+    order = np.argsort(-all_s, kind="stable")
+    s_sorted, total = all_s[order], -a_fn * n_wins + np.cumsum(all_d[order])
+    last = np.flatnonzero(np.concatenate([s_sorted[1:] != s_sorted[:-1], [True]]))
+    null, perfect = -a_fn * n_wins, a_tp * n_wins
+    cand_s = np.concatenate([[np.inf], s_sorted[last]])
+    cand_t = np.concatenate([[null], total[last]])
+    i = int(np.argmax(cand_t))
+    th = float(cand_s[i])
+    tp = fp = fn = 0
+    delays: list[float] = []
+    for f in files:
+        r = events_at(f, th)
+        tp, fp, fn, delays = tp + r[0], fp + r[1], fn + r[2], delays + r[3]
+    norm = 100.0 * (float(cand_t[i]) - null) / (perfect - null) if perfect != null else 0.0
+    return CorpusScore(norm, th, tp, fp, fn, delays)

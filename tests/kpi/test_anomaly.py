@@ -1,15 +1,16 @@
-"""Learned thresholds: scores bounded, scored before learned, quiet on healthy history."""
+"""Learned thresholds: the live scorer is the benchmarked one; bounded, pure, picklable."""
 
 from __future__ import annotations
 
 import math
+import pickle
 import random
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from models.anomaly import LevelScorer
-from models.kpi_detector import PointDetector
+from models.kpi_detector import PointDetector, from_unit, to_unit
 
 finite = st.floats(-1e12, 1e12, allow_nan=False)
 
@@ -50,3 +51,54 @@ def test_level_scorer_is_a_probability(history: list[float], value: float) -> No
     for v in history:
         s.learn(v)
     assert 0.0 <= s.score(value) <= 1.0 and 0.0 <= s.score(value, "down") <= 1.0
+
+
+def _history(seed: int, n: int = 200) -> list[float]:
+    rnd = random.Random(seed)
+    return [rnd.gauss(50, 3) for _ in range(n)]
+
+
+def test_live_learned_threshold_is_the_benchmarked_detector() -> None:
+    live, bench = LevelScorer(), PointDetector(probation=0)
+    for v in _history(3):
+        live.learn(v)
+        bench.score(v)
+    for probe in (50.0, 58.0, 80.0, 20.0):
+        expected = bench.likelihood(probe)
+        assert live.score(probe, "both") == expected
+        assert to_unit(live.score(probe, "both")) == PointDetector(**vars(bench)).score(probe)
+
+
+def test_scoring_a_window_does_not_teach_the_learner() -> None:
+    s = LevelScorer()
+    for v in _history(4):
+        s.learn(v)
+    before = pickle.dumps(s)
+    for _ in range(100):
+        s.score(500.0)
+    assert pickle.dumps(s) == before and s.score(500.0) > 0.999
+
+
+def test_learned_score_only_alarms_in_the_bad_direction() -> None:
+    s = LevelScorer()
+    for v in _history(5):
+        s.learn(v)
+    assert s.score(90.0, "up") > 0.999 and s.score(90.0, "down") < 0.6
+    assert s.score(10.0, "down") > 0.999 and s.score(10.0, "up") < 0.6
+
+
+def test_learner_survives_a_checkpoint_with_identical_scores() -> None:
+    s = LevelScorer()
+    for v in _history(6):
+        s.learn(v)
+    copy = pickle.loads(pickle.dumps(s))
+    for v in [50.0, 61.0, 44.0, 75.0]:
+        assert copy.score(v) == s.score(v)
+        copy.learn(v)
+        s.learn(v)
+    assert copy == s
+
+
+def test_benchmark_threshold_maps_to_the_live_likelihood_threshold() -> None:
+    for t in (0.1, 0.1671, 0.5, 0.9):
+        assert math.isclose(to_unit(from_unit(t)), t, abs_tol=1e-6)
