@@ -30,6 +30,7 @@ from schemas import (
     MetricBatch,
     Override,
     RollbackCommand,
+    Series,
     Verdict,
     derived_id,
 )
@@ -130,37 +131,52 @@ class DeploymentGuard:
 
     # ------------------------------------------------------------------- metrics
     def on_metrics(self, batch: MetricBatch) -> list[BaseModel]:
-        touched: dict[str, Watch] = {}
-        history: _AppHistory | None = None
+        """Route each series to a deployment and track, then ingest per window set at once."""
+        touched: dict[str, tuple[Watch, list[tuple[Series, str]]]] = {}
+        learned: list[tuple[Series, str]] = []
         active = self._active(batch.app)
+        last_dep, items = None, None  # series of one deployment come in runs: one lookup
         for s in batch.series:
-            if s.deployment_id is not None:
-                w = self._watches.get(s.deployment_id)
-                if w is None or not w.watching:
-                    continue
-                track = s.track
+            dep = s.deployment_id
+            if dep is not None:
+                if dep != last_dep:
+                    last_dep, items = dep, self._items(touched, self._watches.get(dep))
+                if items is not None:
+                    items.append((s, s.track))
             elif active is not None:
-                w = active
                 version = s.version or s.labels.get("version")
-                if version and version == w.version:
+                if version and version == active.version:
                     track = "canary"
-                elif version and version == w.previous_version:
+                elif version and version == active.previous_version:
                     track = "stable"
                 else:
                     track = s.track
+                self._items(touched, active).append((s, track))  # type: ignore[union-attr]
             else:
-                history = history or self._history(batch.app)
-                history.windows.ingest(s, "stable")
-                continue
-            assert w.windows is not None
-            w.windows.ingest(s, track)
-            touched[w.deployment_id] = w
-        if history is not None:
+                learned.append((s, "stable"))
+        if learned:
+            history = self._history(batch.app)
+            history.windows.ingest_batch(learned)
             history.learn_due()
         out: list[BaseModel] = []
-        for w in touched.values():
+        for w, group in touched.values():
+            assert w.windows is not None
+            w.windows.ingest_batch(group)
+        for w, _ in touched.values():
             out.extend(self._tick(w))
         return out
+
+    @staticmethod
+    def _items(
+        touched: dict[str, tuple[Watch, list[tuple[Series, str]]]], w: Watch | None
+    ) -> list[tuple[Series, str]] | None:
+        """The list collecting a watched deployment's series (None: not watched)."""
+        if w is None or not w.watching:
+            return None
+        entry = touched.get(w.deployment_id)
+        if entry is None:
+            entry = touched[w.deployment_id] = (w, [])
+        return entry[1]
 
     def _history(self, app: str) -> _AppHistory:
         h = self._apps.get(app)

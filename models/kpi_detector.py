@@ -64,6 +64,7 @@ class PointDetector:
     quiet: int = 0
     rearm: float = 0.6
     max_hold: int = 0
+    per_hour: float = 1.0
     n: int = 0
     level: float = 0.0
     dev: float = 0.0
@@ -123,7 +124,7 @@ class PointDetector:
         """
         if not math.isfinite(x):
             return 0.0
-        like = self.likelihood(x)
+        like = 1.0 - min(1.0, (1.0 - self.likelihood(x)) * self.per_hour)
         out = to_unit(like) if self.n >= self.probation else 0.0
         if self.held and out > self.held_level:
             self.held_level, self.hold, self.held = out, self.quiet, 1  # a stronger event

@@ -13,9 +13,8 @@ Metrics follow the conventions of real exporters: cumulative counters
 
 from __future__ import annotations
 
-import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
@@ -29,21 +28,7 @@ from schemas import (
     Series,
     derived_id,
 )
-
-SCRAPE_S = 15
-BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
-
-
-@dataclass(frozen=True)
-class Service:
-    app: str
-    app_type: str
-    rps: float
-    p50_s: float
-    error_rate: float
-    compliance: tuple[str, ...] = ()
-    spare_capacity: float = 0.5
-    mirroring: bool = False
+from smartdeploy.traffic import SCRAPE_S, Counters, Service, scrape, series_of
 
 
 @dataclass(frozen=True)
@@ -84,14 +69,6 @@ PROMOTE_AFTER_MIN = 6.0
 BAKE_MIN = 3.0
 #: A CD system reacting to a rollback command finishes the deployment this much later.
 ROLLBACK_REPORT_AFTER_MIN = 4.0
-
-
-@dataclass
-class _Counters:
-    ok: float = 0.0
-    err: float = 0.0
-    buckets: list[float] = field(default_factory=lambda: [0.0] * (len(BUCKETS) + 1))
-    total_latency: float = 0.0
 
 
 def deployment_id(r: Rollout) -> str:
@@ -194,100 +171,6 @@ def backfill(start: datetime, seed: int = 7, per_app: int = 40) -> list[BaseMode
     return events
 
 
-def _poisson(rng: random.Random, lam: float) -> int:
-    """A Poisson draw (Knuth for small means, normal approximation for large ones)."""
-    if lam > 30:
-        return max(0, round(rng.gauss(lam, math.sqrt(lam))))
-    limit, k, prod = math.exp(-lam), 0, rng.random()
-    while prod > limit:
-        k += 1
-        prod *= rng.random()
-    return k
-
-
-def _latency_sample(rng: random.Random, p50: float, jitter: float) -> float:
-    return p50 * math.exp(rng.gauss(0.0, jitter))
-
-
-def _scrape(
-    rng: random.Random, c: _Counters, s: Service, p50: float, err: float, share: float
-) -> None:
-    """Advance cumulative counters by one scrape interval of traffic."""
-    n = max(1, int(s.rps * share * SCRAPE_S))
-    errors = min(n, _poisson(rng, err * n))
-    c.err += errors
-    c.ok += n - errors
-    for _ in range(min(n, 200)):
-        lat = _latency_sample(rng, p50, 0.35)
-        w = n / min(n, 200)
-        c.total_latency += lat * w
-        for bi, le in enumerate(BUCKETS):
-            if lat <= le:
-                c.buckets[bi] += w
-        c.buckets[-1] += w
-
-
-def _series(
-    s: Service, version: str, track: str, dep: str | None, c: _Counters, ts_ms: int
-) -> list[Series]:
-    base = {"app": s.app, "version": version, "track": track, "namespace": "shop"}
-    out = [
-        Series(
-            name="http_requests_total",
-            labels={**base, "code": "200"},
-            deployment_id=dep,
-            version=version,
-            track=track,  # type: ignore[arg-type]
-            timestamps_ms=[ts_ms],
-            values=[round(c.ok, 3)],
-        ),
-        Series(
-            name="http_requests_total",
-            labels={**base, "code": "500"},
-            deployment_id=dep,
-            version=version,
-            track=track,  # type: ignore[arg-type]
-            timestamps_ms=[ts_ms],
-            values=[round(c.err, 3)],
-        ),
-    ]
-    for bi, le in enumerate((*map(str, BUCKETS), "+Inf")):
-        out.append(
-            Series(
-                name="http_request_duration_seconds_bucket",
-                labels={**base, "le": le},
-                deployment_id=dep,
-                version=version,
-                track=track,  # type: ignore[arg-type]
-                timestamps_ms=[ts_ms],
-                values=[round(c.buckets[bi], 3)],
-            )
-        )
-    out.append(
-        Series(
-            name="http_request_duration_seconds_count",
-            labels=base,
-            deployment_id=dep,
-            version=version,
-            track=track,  # type: ignore[arg-type]
-            timestamps_ms=[ts_ms],
-            values=[round(c.buckets[-1], 3)],
-        )
-    )
-    out.append(
-        Series(
-            name="http_request_duration_seconds_sum",
-            labels=base,
-            deployment_id=dep,
-            version=version,
-            track=track,  # type: ignore[arg-type]
-            timestamps_ms=[ts_ms],
-            values=[round(c.total_latency, 4)],
-        )
-    )
-    return out
-
-
 class Scenario:
     """Steps simulated time forward in scrape intervals and yields what happened.
 
@@ -304,8 +187,8 @@ class Scenario:
         self.reactive = reactive
         self.minutes = 60.0
         self.elapsed_s = 0
-        self._stable = {app: _Counters() for app in SERVICES}
-        self._canary: dict[str, _Counters] = {}
+        self._stable = {app: Counters() for app in SERVICES}
+        self._canary: dict[str, Counters] = {}
         self._versions = {r.service.app: r.previous for r in ROLLOUTS}
         self._done: dict[str, str] = {}
         self._rollback_at: dict[str, float] = {}
@@ -341,15 +224,15 @@ class Scenario:
             series: list[Series] = []
             live = [r for r in ROLLOUTS if r.service.app == app and self._serving(r, now_min)]
             share = 0.9 if live else 1.0
-            _scrape(self.rng, self._stable[app], s, s.p50_s, s.error_rate, share)
-            series += _series(s, self._versions[app], "stable", None, self._stable[app], ts_ms)
+            scrape(self.rng, self._stable[app], s, s.p50_s, s.error_rate, share)
+            series += series_of(s, self._versions[app], "stable", None, self._stable[app], ts_ms)
             for r in live:
-                c = self._canary.setdefault(deployment_id(r), _Counters())
+                c = self._canary.setdefault(deployment_id(r), Counters())
                 bad = now_min >= r.at_min + FAULT_AFTER_MIN
                 p50 = s.p50_s * (7.0 if r.fault == "latency" and bad else 1.0)
                 err = 0.12 if r.fault == "errors" and bad else s.error_rate
-                _scrape(self.rng, c, s, p50, err, 0.1)
-                series += _series(s, r.version, "canary", deployment_id(r), c, ts_ms)
+                scrape(self.rng, c, s, p50, err, 0.1)
+                series += series_of(s, r.version, "canary", deployment_id(r), c, ts_ms)
             out.append(
                 MetricBatch(
                     id=derived_id("demo-metrics", app, self.elapsed_s),
@@ -391,17 +274,7 @@ class Scenario:
             self.rolled_back(dep, r.at_min + FAULT_AFTER_MIN + ROLLBACK_REPORT_AFTER_MIN)
         rb = self._rollback_at.get(dep)
         if rb is not None and now_min >= rb:
-            self._done[dep] = "rolled_back"
-            out.append(
-                DeploymentFinished(
-                    id=derived_id("demo", dep, "finished"),
-                    occurred_at=at,
-                    deployment_id=dep,
-                    app=s.app,
-                    outcome="rolled_back",
-                    reason="rolled back after KPI breach",
-                )
-            )
+            out.append(self._finish(r, at, "rolled_back", "rolled back after KPI breach"))
             return out
         if r.fault == "none":
             if now_min >= r.at_min + PROMOTE_AFTER_MIN and self._once(dep + ":promote"):
@@ -419,29 +292,24 @@ class Scenario:
                 )
                 self._versions[s.app] = r.version
             if now_min >= r.at_min + PROMOTE_AFTER_MIN + BAKE_MIN:
-                self._done[dep] = "succeeded"
-                out.append(
-                    DeploymentFinished(
-                        id=derived_id("demo", dep, "finished"),
-                        occurred_at=at,
-                        deployment_id=dep,
-                        app=s.app,
-                        outcome="succeeded",
-                    )
-                )
+                out.append(self._finish(r, at, "succeeded", ""))
         elif now_min >= r.at_min + 20 and self._once(dep + ":failed"):
-            self._done[dep] = "failed"
-            out.append(
-                DeploymentFinished(
-                    id=derived_id("demo", dep, "finished"),
-                    occurred_at=at,
-                    deployment_id=dep,
-                    app=s.app,
-                    outcome="failed",
-                    reason="regression was not caught",
-                )
-            )
+            out.append(self._finish(r, at, "failed", "regression was not caught"))
         return out
+
+    def _finish(self, r: Rollout, at: datetime, outcome: str, reason: str) -> DeploymentFinished:
+        dep = deployment_id(r)
+        self._done[dep] = outcome
+        return DeploymentFinished.model_validate(
+            {
+                "id": derived_id("demo", dep, "finished"),
+                "occurred_at": at,
+                "deployment_id": dep,
+                "app": r.service.app,
+                "outcome": outcome,
+                "reason": reason,
+            }
+        )
 
 
 def recorded_stream(start: datetime, seed: int = 7, minutes: float = 60.0) -> list[BaseModel]:

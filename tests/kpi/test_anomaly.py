@@ -1,16 +1,22 @@
-"""Learned thresholds: the live scorer is the benchmarked one; bounded, pure, picklable."""
+"""Learned thresholds: the live scorer is the benchmarked one; bounded, pure, picklable.
+
+Also pins the NAB-style benchmark scorer (tests/bench/nab_score.py) to its definition.
+"""
 
 from __future__ import annotations
 
+import copy
 import math
 import pickle
 import random
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from models.anomaly import LevelScorer
 from models.kpi_detector import PointDetector, from_unit, to_unit
+from tests.bench.nab_score import Labelled, probation_of, score_corpus, windows_from_labels
 
 finite = st.floats(-1e12, 1e12, allow_nan=False)
 
@@ -102,3 +108,42 @@ def test_learner_survives_a_checkpoint_with_identical_scores() -> None:
 def test_benchmark_threshold_maps_to_the_live_likelihood_threshold() -> None:
     for t in (0.1, 0.1671, 0.5, 0.9):
         assert math.isclose(to_unit(from_unit(t)), t, abs_tol=1e-6)
+
+
+def _corpus(fire: str) -> list[Labelled]:
+    rnd = random.Random(7)
+    files = []
+    for k in range(4):
+        n = 3000
+        labels = np.zeros(n, dtype=int)
+        labels[[900 + 100 * k, 2000 + 50 * k]] = 1
+        wins = windows_from_labels(labels, probation_of(n))
+        scores = np.zeros(n)
+        if fire == "perfect":
+            scores[[lo for lo, _, _ in wins]] = 1.0
+        elif fire == "onset":
+            scores[np.flatnonzero(labels)] = 1.0
+        elif fire == "onset+noise":
+            scores[np.flatnonzero(labels)] = 1.0
+            scores[[rnd.randrange(probation_of(n), n) for _ in range(20)]] = 0.9
+        files.append(Labelled(str(k), scores, wins, probation_of(n), np.arange(n) * 60.0))
+    return files
+
+
+def test_nab_score_is_normalised_between_silent_and_perfect_detectors() -> None:
+    assert score_corpus(_corpus("perfect")).normalized == 100.0
+    assert score_corpus(_corpus("silent")).normalized == 0.0
+    onset = score_corpus(_corpus("onset"))
+    assert 80.0 < onset.normalized < 100.0 and (onset.tp, onset.fn, onset.fp) == (8, 0, 0)
+    noisy = score_corpus(_corpus("onset+noise"))  # the optimal threshold ignores noise at 0.9
+    assert noisy.normalized == onset.normalized and noisy.threshold == 1.0
+
+
+def test_nab_false_positives_cost_more_the_further_from_a_window() -> None:
+    base = _corpus("onset")
+    _, hi, _ = base[0].windows[0]
+    near, far = (copy.deepcopy(base) for _ in range(2))
+    near[0].scores[hi + 2] = 1.0
+    far[0].scores[hi + 400] = 1.0
+    s_near, s_far = (score_corpus(c) for c in (near, far))
+    assert score_corpus(base).normalized > s_near.normalized > s_far.normalized
