@@ -11,8 +11,8 @@ for what runs live. The guard calls the detector's two halves separately: ``lear
 on healthy ticks, the pure ``likelihood`` on the new version's windows (scoring a
 window never teaches the model the new version's behaviour). The score is the
 detector's anomaly likelihood in the KPI's bad direction; the benchmark's [0, 1]
-output is its log-scaled form (``models.kpi_detector.to_unit``), so a benchmark
-threshold ``t`` is the live threshold ``from_unit(t)``.
+output is its log-scaled form with a per-hour alarm budget, so a benchmark threshold
+maps to a live one by ``live_threshold``.
 
 Two deliberate differences from the benchmark run: no probationary silence (the
 guard's ``anomaly.min_history`` plays that role) and no alarm hold-off (the guard's
@@ -23,7 +23,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from models.kpi_detector import PointDetector
+from models.kpi_detector import PointDetector, from_unit
+
+
+def live_threshold(bench_threshold: float, interval_s: float) -> float:
+    """The per-tick likelihood threshold with the same alarm budget per hour as a
+    benchmark threshold (``PointDetector.score`` with ``per_hour = 3600 / interval_s``).
+
+    >>> round(live_threshold(0.5, 3600.0), 6), round(live_threshold(0.5, 10.0), 9)
+    (0.99999, 0.999999972)
+    """
+    per_hour = max(1.0, 3600.0 / interval_s)
+    return 1.0 - (1.0 - from_unit(bench_threshold)) / per_hour
 
 
 def _live_detector() -> PointDetector:

@@ -175,13 +175,14 @@ def evaluate_spans(
         den_all = sums[:, 1] if sums.shape[1] > 1 else np.zeros(len(sums))
         with np.errstate(invalid="ignore", divide="ignore"):
             pts_all = np.where(den_all > 0, num_all / den_all, np.nan)
+        pos_all, has_all = den_all > 0, ~np.isnan(pts_all)
         for n in sizes:
-            num, den, pts = num_all[-n:], den_all[-n:], pts_all[-n:]
+            num, den, pos = num_all[-n:], den_all[-n:], pos_all[-n:]
             samples = int(counts[-n:, 1].sum()) if counts.shape[1] > 1 else 0
-            total_den, pos = float(den.sum()), den > 0
-            value = float(num.sum()) / total_den if total_den > 0 else None
-            kept = pts[~np.isnan(pts)]
-            out.append(KpiSample(value, samples, kept, float(num.sum()), total_den, num[pos], den[pos]))
+            total_num, total_den = float(num.sum()), float(den.sum())
+            value = total_num / total_den if total_den > 0 else None
+            kept = pts_all[-n:][has_all[-n:]]
+            out.append(KpiSample(value, samples, kept, total_num, total_den, num[pos], den[pos]))
         return out
     if p.kind == "quantile":
         les = np.asarray(cols, dtype=float)
@@ -200,6 +201,7 @@ def evaluate_spans(
     sums_all, counts_all = sums[:, 0], counts[:, 0]
     with np.errstate(invalid="ignore", divide="ignore"):
         means_all = np.where(counts_all > 0, sums_all / counts_all, np.nan)
+    has_all = ~np.isnan(means_all)
     for w, n, active in zip(spans, sizes, n_series, strict=True):
         col_sums, col_counts = sums_all[-n:], counts_all[-n:]
         samples = int(col_counts.sum())
@@ -212,8 +214,7 @@ def evaluate_spans(
             total = float(col_sums.sum())
             out.append(KpiSample(value, samples, pts[~np.isnan(pts)], total, float(max(active, 1))))
             continue
-        pts = means_all[-n:]
-        kept = pts[~np.isnan(pts)]
+        kept = means_all[-n:][has_all[-n:]]
         out.append(KpiSample(_aggregate(kept, p.aggregate, active), samples, kept))
     return out
 

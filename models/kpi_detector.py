@@ -20,6 +20,7 @@ Deviations update the estimates only after clipping (a spike does not drag the l
 along). The strongest view is a raw score whose own long-run distribution is learned
 (log-normal fit): the *anomaly likelihood* says how unusual this raw score is for this
 series, so a noisy series must be much more extreme than a calm one to alarm.
+Measured by ``make bench-kpi`` (NAB-style scoring, tests/bench/nab_score.py).
 """
 
 from __future__ import annotations
@@ -117,8 +118,11 @@ class PointDetector:
     def score(self, x: float) -> float:
         """Benchmark path: score ``x`` against what was learned so far, then learn it.
 
-        The likelihood is log-scaled into [0, 1] (0.5 ≈ 1 - 1e-5). After an alarm the
-        output is held low for ``quiet`` points (longer while the series stays
+        The alarm budget is per hour, not per point: the tail probability ``1 -
+        likelihood`` is multiplied by ``per_hour`` (points per hour; a minutely series
+        needs stronger evidence per point than an hourly one for the same false alarms
+        per day), then log-scaled into [0, 1] (0.5 ≈ 1e-5). After an alarm the output
+        is held low for ``quiet`` points (longer while the series stays
         anomalous, at most ``max_hold``) unless a stronger score comes: one incident
         raises one alarm, not a storm.
         """

@@ -30,29 +30,10 @@ import numpy as np
 
 from models.kpi import CompiledKpi, KpiSample, counter_increases, evaluate_spans
 from models.policy import AppPolicy
+from models.window_routes import RouteTable, ramp
 from schemas import Series
 
 Track = str
-_NO_TS = np.iinfo(np.int64).min
-
-
-def _ramp(k: np.ndarray) -> np.ndarray:
-    """``0..k[i]-1`` for each group, concatenated.
-
-    >>> _ramp(np.array([2, 0, 3])).tolist()
-    [0, 1, 0, 1, 2]
-    """
-    ends = np.cumsum(k)
-    return np.arange(int(ends[-1]) if k.size else 0) - np.repeat(ends - k, k)
-
-
-def _grown(arr: np.ndarray, n: int, fill: Any) -> np.ndarray:
-    """``arr`` with room for index ``n`` (capacity doubles; new cells hold ``fill``)."""
-    if n < arr.shape[-1]:
-        return arr
-    out = np.full((*arr.shape[:-1], max(2 * len(arr), n + 1)), fill, dtype=arr.dtype)
-    out[..., : arr.shape[-1]] = arr
-    return out
 
 
 class Ring:
@@ -105,11 +86,8 @@ class Ring:
 class WindowSet:
     """All windows of one deployment (or of an app between deployments).
 
-    Routes (``rid``, per series × track; 0 = feeds nothing) and their targets (``tid``,
-    one per KPI column fed) live in parallel numpy tables so a batch is routed by
-    indexing; counter state (``_c_*``) and when each series last fed each ring
-    (``_seen``: ring code × rid) are arrays too. Only the per-tick sample memo is
-    dropped when pickled.
+    Routing, counter state and last-fed times are arrays in ``routes`` (see
+    models/window_routes); only the per-tick sample memo is dropped when pickled.
     """
 
     def __init__(self, policy: AppPolicy, kpis: list[CompiledKpi], max_series: int = 20_000):
@@ -118,72 +96,15 @@ class WindowSet:
         longest = max([k.policy.window for k in kpis] + [policy.judge_window])
         self.n_slots = int(longest * 1000 // self.res_ms) + 4
         self.rings: dict[tuple[Track, int], Ring] = {}
+        self.routes = RouteTable(kpis, max_series)
         self.dropped_series = 0
         self.watermark_ms = -1
         self.track_seen_ms: dict[Track, int] = {}
-        self._alias: dict[tuple[Any, ...], int] = {}  # (name, labels as sent, track) → rid
-        self._canon: dict[tuple[Any, ...], int] = {}  # (name, sorted labels, track) → rid
-        self._tracks: list[Track] = []
-        self._ring_keys: list[tuple[Track, int]] = []  # ring code → (track, KPI index)
-        self._nr, self._nt, self._nc = 1, 0, 0
-        self._r_off = np.zeros(64, dtype=np.int64)
-        self._r_nt = np.zeros(64, dtype=np.int64)
-        self._r_track = np.zeros(64, dtype=np.int64)
-        self._r_counter = np.zeros(64, dtype=bool)
-        self._r_csid = np.full(64, -1, dtype=np.int64)  # -2: not assigned yet
-        self._t_ring = np.zeros(64, dtype=np.int64)
-        self._t_col = np.full(64, -1, dtype=np.int64)  # -1: column not created yet
-        self._t_counter = np.zeros(64, dtype=bool)
-        self._t_key: list[float] = []
-        self._c_ts = np.zeros(64, dtype=np.int64)
-        self._c_val = np.zeros(64)
-        self._c_known = np.zeros(64, dtype=bool)
-        self._seen = np.full((0, 64), _NO_TS, dtype=np.int64)
         self._memo: dict[tuple[Track, int, float], KpiSample] = {}
         self._memo_tick = -1
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_memo": {}, "_memo_tick": -1}
-
-    # ------------------------------------------------------------------ routing
-    def _ring_code(self, track: Track, kpi_idx: int) -> int:
-        if track not in self._tracks:
-            self._tracks.append(track)
-            self._ring_keys += [(track, k.index) for k in self.kpis]
-            self._seen = np.vstack([self._seen, np.full((len(self.kpis), self._seen.shape[1]), _NO_TS)])
-        return self._tracks.index(track) * len(self.kpis) + kpi_idx
-
-    def _resolve(self, series: Series, track: Track) -> int:
-        """The route id of a series not seen with these labels as sent (0 = feeds nothing)."""
-        name, labels = series.name, series.labels
-        canon = (name, tuple(sorted(labels.items())), track)
-        rid = self._canon.get(canon)
-        if rid is None:
-            targets = [(k, col) for k in self.kpis for col in k.columns(name, labels)]
-            rid = 0
-            if targets and len(self._canon) < 4 * self.max_series:
-                rid = self._canon[canon] = self._add_route(track, targets)
-        if len(self._alias) < 4 * self.max_series:
-            self._alias[(name, tuple(labels.items()), track)] = rid
-        return rid
-
-    def _add_route(self, track: Track, targets: list[tuple[CompiledKpi, float | int]]) -> int:
-        rid, t0 = self._nr, self._nt
-        self._nr, self._nt = rid + 1, t0 + len(targets)
-        self._r_off, self._r_nt = _grown(self._r_off, rid, 0), _grown(self._r_nt, rid, 0)
-        self._r_track, self._r_counter = _grown(self._r_track, rid, 0), _grown(self._r_counter, rid, 0)
-        self._r_csid, self._seen = _grown(self._r_csid, rid, -1), _grown(self._seen, rid, _NO_TS)
-        self._r_off[rid], self._r_nt[rid] = t0, len(targets)
-        self._r_track[rid] = self._ring_code(track, 0) // len(self.kpis)
-        self._r_counter[rid] = any(k.counter for k, _ in targets)
-        self._r_csid[rid] = -2 if self._r_counter[rid] else -1
-        self._t_ring, self._t_col = _grown(self._t_ring, self._nt, 0), _grown(self._t_col, self._nt, -1)
-        self._t_counter = _grown(self._t_counter, self._nt, False)
-        for tid, (k, col) in enumerate(targets, t0):
-            self._t_ring[tid] = self._ring_code(track, k.index)
-            self._t_counter[tid] = k.counter
-            self._t_key.append(float(col))
-        return rid
 
     def _ring(self, track: Track, kpi: CompiledKpi) -> Ring:
         ring = self.rings.get((track, kpi.index))
@@ -194,18 +115,6 @@ class WindowSet:
                 ring.column(float(fixed))
         return ring
 
-    def _counter_slots(self, rids: np.ndarray) -> None:
-        """Give counter state to series feeding a counter for the first time (capped)."""
-        for rid in rids[self._r_csid[rids] == -2].tolist():
-            if self._r_csid[rid] != -2:
-                continue
-            if self._nc >= self.max_series:
-                self._r_csid[rid] = -1
-                continue
-            self._r_csid[rid], self._nc = self._nc, self._nc + 1
-            self._c_ts, self._c_val = _grown(self._c_ts, self._nc, 0), _grown(self._c_val, self._nc, 0.0)
-            self._c_known = _grown(self._c_known, self._nc, False)
-
     # ------------------------------------------------------------------- ingest
     def ingest(self, series: Series, track: Track) -> int:
         """Add one series' samples to every KPI window it feeds; returns samples used."""
@@ -215,7 +124,8 @@ class WindowSet:
         """Add many series (in order, as if one by one); returns finite samples routed."""
         self._memo.clear()
         items = list(items)
-        alias, resolve = self._alias, self._resolve
+        rt = self.routes
+        alias, resolve = rt.alias, rt.resolve
         rids: list[int] = []
         lens: list[int] = []
         tsl: list[int] = []
@@ -243,16 +153,16 @@ class WindowSet:
         if not live.any():
             return 0
         starts = np.cumsum(L) - L
-        newest, trk = np.maximum.reduceat(T, starts), self._r_track[R]
+        newest, trk = np.maximum.reduceat(T, starts), rt.r_track[R]
         for code in np.unique(trk[live]).tolist():
-            t, name = int(newest[live & (trk == code)].max()), self._tracks[code]
+            t, name = int(newest[live & (trk == code)].max()), rt.tracks[code]
             if t > self.track_seen_ms.get(name, -1):
                 self.track_seen_ms[name] = t
         incs, has_inc = np.zeros(len(V)), np.zeros(len(V), dtype=bool)
-        cseg = live & self._r_counter[R]
+        cseg = live & rt.r_counter[R]
         if cseg.any():
-            self._counter_slots(R[cseg])
-            csid = self._r_csid[R]
+            rt.counter_slots(R[cseg])
+            csid = rt.r_csid[R]
             ids = csid[cseg & (csid >= 0)]
             if len(items) > 1 and np.unique(ids).size < ids.size:  # a series twice: in order
                 return sum(self.ingest_batch([it]) for it in items)
@@ -261,11 +171,11 @@ class WindowSet:
             at = np.flatnonzero(fin & cseg[seg_of])
             cid = csid[seg_of[at]]
             kept, inc, end = counter_increases(
-                seg_of[at], T[at], V[at], self._c_known[cid], self._c_ts[cid], self._c_val[cid]
+                seg_of[at], T[at], V[at], rt.c_known[cid], rt.c_ts[cid], rt.c_val[cid]
             )
             incs[at[kept]], has_inc[at[kept]] = inc, True
-            self._c_ts[cid[end]], self._c_val[cid[end]] = T[at[end]], V[at[end]]
-            self._c_known[cid[end]] = True
+            rt.c_ts[cid[end]], rt.c_val[cid[end]] = T[at[end]], V[at[end]]
+            rt.c_known[cid[end]] = True
         self._add_pairs(np.flatnonzero(live), R, L, starts, T, V, fin, incs, has_inc)
         return int(fin[live[seg_of]].sum())
 
@@ -282,31 +192,33 @@ class WindowSet:
         has_inc: np.ndarray,
     ) -> None:
         """Expand (series, target) pairs to samples and add them to their rings."""
-        nt = self._r_nt[R[segs]]
+        rt = self.routes
+        nt = rt.r_nt[R[segs]]
         pseg = np.repeat(segs, nt)
-        ptid = np.repeat(self._r_off[R[segs]], nt) + _ramp(nt)
+        ptid = np.repeat(rt.r_off[R[segs]], nt) + ramp(nt)
         plen = L[pseg]
         pair = np.repeat(np.arange(len(pseg)), plen)
-        at = np.repeat(starts[pseg], plen) + _ramp(plen)
-        counter = self._t_counter[ptid][pair]
+        at = np.repeat(starts[pseg], plen) + ramp(plen)
+        counter = rt.t_counter[ptid][pair]
         valid = np.where(counter, has_inc[at], fin[at])
         if not valid.any():
             return
         pair, at = pair[valid], at[valid]
         vals = np.where(counter[valid], incs[at], V[at])
         fed = np.unique(pair)
-        for p in fed[self._t_col[ptid[fed]] < 0].tolist():  # first data for a column
+        for p in fed[rt.t_col[ptid[fed]] < 0].tolist():  # first data for a column
             tid = int(ptid[p])
-            track, kpi_idx = self._ring_keys[int(self._t_ring[tid])]
+            track, kpi_idx = rt.ring_keys[int(rt.t_ring[tid])]
             ring = self._ring(track, self.kpis[kpi_idx])
-            self._t_col[tid] = ring.column(self._t_key[tid])
+            rt.t_col[tid] = ring.column(rt.t_key[tid])
         last = np.ones(len(pair), dtype=bool)
         last[:-1] = pair[:-1] != pair[1:]
-        self._seen[self._t_ring[ptid[pair[last]]], R[pseg[pair[last]]]] = T[at[last]]
-        codes, cols, buckets = self._t_ring[ptid[pair]], self._t_col[ptid[pair]], T[at] // self.res_ms
+        rt.seen[rt.t_ring[ptid[pair[last]]], R[pseg[pair[last]]]] = T[at[last]]
+        codes, cols = rt.t_ring[ptid[pair]], rt.t_col[ptid[pair]]
+        buckets = T[at] // self.res_ms
         for code in np.unique(codes).tolist():
             m = codes == code
-            track, kpi_idx = self._ring_keys[code]
+            track, kpi_idx = rt.ring_keys[code]
             self.rings[(track, kpi_idx)].add(cols[m], buckets[m], vals[m])
 
     # --------------------------------------------------------------------- read
@@ -343,7 +255,7 @@ class WindowSet:
         sums, counts = ring.rows(tick_ms // self.res_ms - 1, max(sizes))
         actives = [0] * len(spans)
         if kpi.policy.kind == "counter_rate" or kpi.policy.aggregate == "sum":
-            seen = self._seen[self._ring_code(track, kpi_idx), : self._nr]
+            seen = self.routes.seen[self.routes.ring_code(track, kpi_idx), : self.routes.n_routes]
             actives = [int((seen >= tick_ms - int(w * 1000)).sum()) for w in spans]
         res_s = self.res_ms / 1000
         return evaluate_spans(kpi, sums, counts, list(ring.cols), spans, sizes, res_s, actives)

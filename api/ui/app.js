@@ -104,14 +104,19 @@ async function loadLive() {
 }
 
 const pending = new Set();
-async function fetchIntoLive(id) {
+async function fetchIntoLive(id, attempt = 0) {
   if (pending.has(id)) return;
   pending.add(id);
+  let retry = false;
   try {
     const d = await api(`/v1/deployments/${encodeURIComponent(id)}`);
     state.deployments.set(id, withLive(d, d));
-  } catch { /* not stored yet: the next record retries */ }
+  } catch {
+    // not stored yet (the history writer batches): try again shortly, a bounded number of times
+    retry = attempt < 15;
+  }
   pending.delete(id);
+  if (retry) setTimeout(() => { if (!state.deployments.has(id)) fetchIntoLive(id, attempt + 1); }, 1000);
   render();
 }
 

@@ -16,6 +16,9 @@ import pytest
 
 from smartdeploy.broker import free_port
 
+TOKEN = "op-token-for-tests"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
 
 @dataclass
 class RunningStack:
@@ -51,6 +54,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
             "SMARTDEPLOY_API_PORT": str(port),
             "SMARTDEPLOY_KAFKA_SESSION_TIMEOUT_MS": "6000",
             "SMARTDEPLOY_KAFKA_PARTITIONS": "2",
+            "SMARTDEPLOY_API_TOKENS": json.dumps({TOKEN: "operator:olga"}),
         }
     )
     log = data / "up.log"

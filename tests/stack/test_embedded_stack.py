@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,10 +22,11 @@ from pathlib import Path
 import httpx
 from confluent_kafka import Consumer, Producer
 
-from schemas import DeploymentRequested
+from schemas import DeploymentRequested, DeploymentStarted, MetricBatch
 from schemas import topics as t
 from smartdeploy.scenario import recorded_stream
-from tests.stack.conftest import RunningStack
+from smartdeploy.traffic import SCRAPE_S, Counters, Service, scrape, series_of
+from tests.stack.conftest import AUTH, TOKEN, RunningStack
 
 BAD = ("checkout-1.8.0", "payments-3.1.0")
 
@@ -99,7 +103,7 @@ def test_events_yield_prediction_decision_rollback_and_action(stack: RunningStac
     deadline = time.monotonic() + 120
     kinds: set[str] = set()
     while time.monotonic() < deadline:
-        resp = httpx.get(f"{stack.api}/v1/deployments/payments-3.1.0", timeout=10)
+        resp = httpx.get(f"{stack.api}/v1/deployments/payments-3.1.0", headers=AUTH, timeout=10)
         if resp.status_code == 200:
             kinds = {r["type"] for r in resp.json()["timeline"]}
             if {"prediction", "strategy.decision", "rollback.command", "action.result"} <= kinds:
@@ -113,7 +117,7 @@ def test_events_yield_prediction_decision_rollback_and_action(stack: RunningStac
         "action.result",
     } <= kinds
     page = httpx.get(
-        f"{stack.api}/v1/deployments", params={"outcome": "rolled_back"}, timeout=10
+        f"{stack.api}/v1/deployments", params={"outcome": "rolled_back"}, headers=AUTH, timeout=10
     ).json()
     assert set(BAD) <= {i["deployment_id"] for i in page["items"]}
     assert "next" in page
@@ -152,6 +156,92 @@ def test_poison_messages_go_to_the_dlq_and_the_worker_keeps_going(stack: Running
     assert any("risk_tolerance" in d["error"] for d in dead)
     assert any("json" in d["error"].lower() for d in dead)
     assert any(d.get("deployment_id") == "after-poison-1" for d in seen)
+
+
+def _live_metrics(app: str, dep: str, start: datetime, scrapes: int) -> list[MetricBatch]:
+    """Healthy stable + canary scrapes of one service, as Prometheus would remote-write them."""
+    rng = random.Random(5)
+    svc = Service(app, "api", 100, 0.05, 0.002)
+    stable, canary = Counters(), Counters()
+    out = []
+    for k in range(scrapes):
+        at = start + timedelta(seconds=SCRAPE_S * k)
+        ts = int(at.timestamp() * 1000)
+        scrape(rng, stable, svc, svc.p50_s, svc.error_rate, 0.9)
+        scrape(rng, canary, svc, svc.p50_s, svc.error_rate, 0.1)
+        series = series_of(svc, "1.0.0", "stable", None, stable, ts)
+        series += series_of(svc, "1.1.0", "canary", dep, canary, ts)
+        out.append(MetricBatch(occurred_at=at, app=app, series=series))
+    return out
+
+
+def test_browser_watches_a_live_deployment_and_places_a_hold(stack: RunningStack) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    shots = Path(tempfile.mkdtemp(prefix="smartdeploy-stack-ui-"))
+    print(f"\nscreenshots: {shots}")
+    start = datetime.now(UTC).replace(microsecond=0)
+    dep, app = "inventory-1.1.0", "inventory"
+    req = DeploymentRequested(
+        occurred_at=start,
+        deployment_id=dep,
+        app=app,
+        version="1.1.0",
+        previous_version="1.0.0",
+        app_type="api",
+    )
+    started = DeploymentStarted(
+        occurred_at=start + timedelta(seconds=5),
+        deployment_id=dep,
+        app=app,
+        version="1.1.0",
+        strategy="canary",
+    )
+    args = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+    ]
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+        page = browser.new_page(viewport={"width": 1360, "height": 900})
+        page.goto(stack.api + "/")
+        page.fill("#token-input", TOKEN)
+        page.click("#token-form button")
+        expect(page.locator("#stream-status")).to_have_attribute("data-state", "live")
+        _publish(
+            stack.bootstrap,
+            [(t.DEPLOY_EVENTS, app, e.model_dump_json().encode()) for e in (req, started)],
+        )
+        card = page.locator(f'[data-testid="live-card"][data-deployment="{dep}"]')
+        expect(card).to_be_visible(timeout=60_000)
+        for batch in _live_metrics(app, dep, start + timedelta(seconds=10), 12):
+            _publish(stack.bootstrap, [(t.METRICS, app, batch.model_dump_json().encode())])
+            time.sleep(0.2)
+        expect(card.get_by_test_id("verdict")).to_have_text(
+            re.compile("healthy|inconclusive"), timeout=60_000
+        )
+        page.screenshot(path=str(shots / "1-live.png"), full_page=True)
+
+        card.locator("a.dep-title").click()
+        expect(page.get_by_test_id("detail")).to_have_attribute("data-deployment", dep)
+        expect(page.get_by_test_id("p-failure")).to_be_visible(timeout=60_000)
+        page.get_by_test_id("btn-hold").click()
+        page.fill("#override-reason", "holding for a database migration window")
+        page.click("#override-submit")
+        expect(page.get_by_test_id("detail").get_by_test_id("held")).to_be_visible(timeout=60_000)
+        page.screenshot(path=str(shots / "2-detail-held.png"), full_page=True)
+
+        page.click('a[data-nav="audit"]')
+        row = page.get_by_test_id("audit-row").filter(has_text=dep).first
+        expect(row).to_contain_text("override.hold", timeout=60_000)
+        expect(row).to_contain_text("olga")
+        expect(row).to_contain_text("holding for a database migration window")
+        page.screenshot(path=str(shots / "3-audit.png"), full_page=True)
+        browser.close()
 
 
 def _pids_with(text: str) -> list[int]:

@@ -16,18 +16,25 @@ from tests.stack.test_embedded_stack import _children, _pids_with
 def test_up_with_external_kafka_starts_no_broker(kafka_bootstrap: str, tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTDEPLOY_")}
-    env.update({
-        "SMARTDEPLOY_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "SMARTDEPLOY_DATA_DIR": str(tmp_path / "var"),
-        "SMARTDEPLOY_API_PORT": str(port),
-        "SMARTDEPLOY_KAFKA_SESSION_TIMEOUT_MS": "6000",
-        "SMARTDEPLOY_HISTORY_GROUP_ID": f"history-{port}",
-    })
+    env.update(
+        {
+            "SMARTDEPLOY_KAFKA_BOOTSTRAP": kafka_bootstrap,
+            "SMARTDEPLOY_DATA_DIR": str(tmp_path / "var"),
+            "SMARTDEPLOY_API_PORT": str(port),
+            "SMARTDEPLOY_KAFKA_SESSION_TIMEOUT_MS": "6000",
+            "SMARTDEPLOY_HISTORY_GROUP_ID": f"history-{port}",
+        }
+    )
     tansu_before = set(_pids_with("tansu"))
     log = tmp_path / "up.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "smartdeploy.cli", "up"], cwd=tmp_path,
-                                env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "smartdeploy.cli", "up"],
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         _wait_healthy(f"http://127.0.0.1:{port}", proc, log, 180)
         assert set(_pids_with("tansu")) == tansu_before
