@@ -56,7 +56,7 @@ class PointDetector:
     probation: int = 150
     slow: float = 0.003
     fast: float = 0.25
-    raw_rate: float = 0.0003
+    raw_rate: float = 0.001
     clip: float = 4.0
     step_weight: float = 0.4
     period: int = 0

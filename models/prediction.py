@@ -10,10 +10,10 @@ pending features, metrics, drift) lives in this one object so the worker can
 checkpoint it with pickle together with the offsets it covers; nothing reads the
 clock, so a replay reproduces the live run exactly.
 
-Probability = Platt-calibrated model log-odds, blended with the running base rate
-while the model is young (cold start). An app never seen before gets history
-features filled from that prior. Alarm = p >= a threshold re-chosen online to
-maximise F1 (models/online_metrics). Drift policy: models/drift.
+Probability = Platt-calibrated log-odds of the linear model plus a per-app state
+offset (StateBias), blended with the running base rate while young (cold start).
+A new app gets history features filled from that prior. Alarm = p >= a threshold
+re-chosen online to maximise F1 (models/online_metrics). Drift policy: models/drift.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from models.drift import ChallengerRace, DriftMonitor
 from models.features import build_features, stream_keys
 from models.history_features import PRIOR_WEIGHT, OutcomeHistory, drop_idle_streams
 from models.online_metrics import PrequentialMetrics, ThresholdSelector, log_loss
-from models.success_model import OnlineLogit, Pending, PlattCalibrator, sigmoid
+from models.success_model import OnlineLogit, Pending, PlattCalibrator, StateBias, sigmoid
 from schemas import (
     DeploymentFinished,
     DeploymentRequested,
@@ -63,6 +63,7 @@ class SuccessPredictor:
         self.histories: dict[str, OutcomeHistory] = {}
         self.model = OnlineLogit()
         self.calibrator = PlattCalibrator()
+        self.bias = StateBias()
         self.challenger: OnlineLogit | None = None
         self.race: ChallengerRace | None = None
         self.generation = 1
@@ -94,7 +95,7 @@ class SuccessPredictor:
         if held is not None:  # re-delivered request: same answer, nothing stored twice
             return held.prediction
         features = build_features(req, self.histories, self.prior())
-        z, contrib = self.model.score(features)
+        z, contrib = self._score(req, features)
         prediction = self._prediction(req, features, z, contrib)
         if req.deployment_id in self._learned_set:
             return prediction  # outcome already learned: never learn it again
@@ -106,7 +107,7 @@ class SuccessPredictor:
             history.record_request(now)
         entry = Pending(features, prediction, z, keys, states, now)
         if self.challenger is not None:
-            entry.z_challenger = self.challenger.log_odds(features)
+            entry.z_challenger = self.challenger.log_odds(features) + contrib[StateBias.NAME]
         self.pending[req.deployment_id] = entry
         self.requests += 1
         if self.requests % 10_000 == 0:
@@ -120,7 +121,7 @@ class SuccessPredictor:
     def what_if(self, req: DeploymentRequested) -> Prediction:
         """Score ``req`` against the current state without storing anything."""
         features = build_features(req, self.histories, self.prior())
-        return self._prediction(req, features, *self.model.score(features))
+        return self._prediction(req, features, *self._score(req, features))
 
     def learn(self, fin: DeploymentFinished) -> ModelMetrics | None:
         """Learn the outcome of a pending prediction, once; maybe return metrics."""
@@ -187,6 +188,7 @@ class SuccessPredictor:
             if learner is not None:
                 h.update(repr(learner.state()).encode())
         h.update(repr((self.calibrator.a, self.calibrator.b, self.generation)).encode())
+        h.update(repr(sorted(self.bias.table.items())).encode())
         for key in sorted(self.histories):
             h.update(key.encode() + repr(self.histories[key].state_tuple()).encode())
         for dep, entry in self.pending.items():
@@ -198,6 +200,11 @@ class SuccessPredictor:
         return h.hexdigest()
 
     # --- internals -------------------------------------------------------------
+    def _score(self, req: DeploymentRequested, f: dict[str, float]) -> tuple[float, dict]:
+        z, contrib = self.model.score(f)
+        contrib[StateBias.NAME] = self.bias.offset(self.bias.key(stream_keys(req)[0], f))
+        return z + contrib[StateBias.NAME], contrib
+
     def _probability(self, z: float) -> float:
         p_model = self.calibrator.calibrate(z)
         w = self.model.learned / (self.model.learned + self.cold_start_labels)
@@ -230,10 +237,12 @@ class SuccessPredictor:
         self, features: dict[str, float], contrib: dict[str, float]
     ) -> list[FeatureContribution]:
         top = heapq.nsmallest(self.explain_top, contrib.items(), key=_by_size)
-        return [FeatureContribution(feature=k, value=features[k], weight=w) for k, w in top if w]
+        f = features.get  # the offset has no feature value: reported as 1.0
+        return [FeatureContribution(feature=k, value=f(k, 1.0), weight=w) for k, w in top if w]
 
     def _train(self, entry: Pending, y: int) -> None:
         self.calibrator.learn(entry.z_champion, y)
+        self.bias.learn(self.bias.key(entry.keys[0], entry.features), entry.z_champion, y)
         self.model.learn(entry.features, y)
         if self.challenger is None or self.race is None:
             return

@@ -129,6 +129,41 @@ class PlattCalibrator:
         self.b -= self.lr * g
 
 
+class StateBias:
+    """Online log-odds offset per (app, state of its latest arrived outcomes, trigger).
+
+    Why: how strongly a failure predicts the next one differs between apps (a flaky
+    suite vs a broken build); the shared linear model cannot express that, a small
+    table of per-app state offsets fitted by SGD on log loss can. Bounded by apps x 12.
+
+    >>> b = StateBias()
+    >>> k = b.key("app\x1fshop", {"env_last_failed": 1.0})
+    >>> for _ in range(50):
+    ...     b.learn(k, 0.0 + b.offset(k), 1)
+    >>> b.offset(k) > 0.5, b.offset(b.key("app\x1fother", {}))
+    (True, 0.0)
+    """
+
+    __slots__ = ("table", "lr")
+    NAME = "app_state_offset"  # how the offset is named in explanations
+
+    def __init__(self, lr: float = 0.03) -> None:
+        self.table: dict[tuple[str, int], float] = {}
+        self.lr = lr
+
+    @staticmethod
+    def key(app_key: str, x: dict[str, float]) -> tuple[str, int]:
+        bits = ("env_last_failed", "env_last_ok", "app_last_failed", "is_pull_request")
+        return app_key, sum(1 << i for i, name in enumerate(bits) if x.get(name, 0.0) > 0.5)
+
+    def offset(self, key: tuple[str, int]) -> float:
+        return self.table.get(key, 0.0)
+
+    def learn(self, key: tuple[str, int], z: float, y: int) -> None:
+        """One SGD step on log loss, ``z`` being the full log-odds predicted for it."""
+        self.table[key] = self.offset(key) - self.lr * (sigmoid(z) - y)
+
+
 class Pending:
     """What is held for a deployment between its prediction and its outcome."""
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import cast
 
+from schemas import topics as t
 from streams.checkpoint import TP
 from streams.ordering import EventTimeMerge
 from streams.processor import InputMessage, Prepared, Processor
@@ -22,6 +23,19 @@ Highwater = Callable[[TP], int | None]
 #: ticks (of ~0.1 s of free event loop) without a delivery before a partition is
 #: treated as stalled rather than behind
 STALL_TICKS = 20
+
+
+def topic_rank(tp: object) -> int:
+    """Order at equal event time: lifecycle events, then overrides, then metric batches.
+
+    >>> topic_rank(("dev.smartdeploy.deploy.events", 0)), topic_rank(("smartdeploy.metrics", 3))
+    (0, 2)
+    """
+    topic = str(tp[0]) if isinstance(tp, tuple) and tp else str(tp)
+    for rank, logical in enumerate((t.DEPLOY_EVENTS, t.OVERRIDES, t.METRICS)):
+        if topic.endswith(logical):
+            return rank
+    return 3
 
 
 class Intake:
@@ -38,7 +52,7 @@ class Intake:
 
     def __init__(self, processor: Processor, merge: EventTimeMerge[Prepared] | None = None) -> None:
         self.processor = processor
-        self.merge: EventTimeMerge[Prepared] = merge or EventTimeMerge()
+        self.merge: EventTimeMerge[Prepared] = merge or EventTimeMerge(rank=topic_rank)
         self._received: dict[TP, int] = {}
         self._start: dict[TP, int] = {}
         self._ticks = 0

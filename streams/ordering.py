@@ -46,9 +46,22 @@ class EventTimeMerge(Generic[T]):
     []
     >>> m.pop_ready(lagging=lambda p: False, now=0.0)  # events caught up
     ['batch@300']
+    >>> tie: EventTimeMerge[str] = EventTimeMerge(rank=lambda p: 0 if p == "events" else 1)
+    >>> tie.push("metrics", 100, "batch@100", now=0.0)
+    >>> tie.push("events", 100, "started@100", now=0.0)
+    >>> tie.pop_ready(lagging=lambda p: False, now=0.0)
+    ['started@100', 'batch@100']
     """
 
-    def __init__(self, max_wait_s: float = 30.0, max_items: int = 5_000) -> None:
+    def __init__(
+        self,
+        max_wait_s: float = 30.0,
+        max_items: int = 5_000,
+        rank: Callable[[Key], int] | None = None,
+    ) -> None:
+        #: Tie-break at equal event time: lower rank first (deploy events before the
+        #: metrics sampled at the same instant, as a recorded stream lists them).
+        self.rank = rank or (lambda _p: 0)
         self.max_wait_s = max_wait_s
         self.max_items = max_items
         self._queues: dict[Key, deque[_Entry[T]]] = {}
@@ -75,7 +88,7 @@ class EventTimeMerge(Generic[T]):
         while self._size:
             part, head = min(
                 ((p, q[0]) for p, q in self._queues.items() if q),
-                key=lambda pair: (pair[1].event_ms, pair[1].seq),
+                key=lambda pair: (pair[1].event_ms, self.rank(pair[0]), pair[1].seq),
             )
             forced = now - head.arrived >= self.max_wait_s or self._size > self.max_items
             if not forced and any(

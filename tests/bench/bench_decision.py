@@ -20,7 +20,12 @@ Run: ``.venv/bin/python tests/bench/bench_decision.py [--trials 200] [--concurre
    in-process guard predicted.
 2. **Throughput.** Samples/s through the pure ``models.guard.DeploymentGuard`` on one
    core: many watched canaries, per-app ``MetricBatch``es of KPI series (already
-   parsed, as the worker hands them over), ``--samples-per-series`` scrapes each.
+   parsed, as the worker hands them over), ``--samples-per-series`` scrapes each
+   (default 2: one remote-write flush of 10 s; ``--sweep`` adds 1, 10 and 60).
+   CPU time of the timed loop only; the load is healthy, so every window is evaluated.
+
+Profiling: the stack's pid is logged (``py-spy record -p PID``); ``--up-cmd`` replaces the
+stack command (to try a setting without editing code); ``--dump`` writes each trial as JSON.
 
 Last line: ``RESULT decision p50_ms=<x> p99_ms=<x> samples_per_s=<x>``.
 """
@@ -38,7 +43,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -51,18 +55,12 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from models.guard import DeploymentGuard  # noqa: E402
-from models.policy import load_policies  # noqa: E402
-from schemas import RollbackCommand  # noqa: E402
 from schemas import topics as t  # noqa: E402
 from smartdeploy.broker import free_port  # noqa: E402
-from tests.bench.decision_load import Trial, build_trial, throughput_batches  # noqa: E402
+from tests.bench.decision_load import Trial, build_trial, guard_throughput  # noqa: E402
 
-HEADERS = {
-    "Content-Type": "application/x-protobuf",
-    "Content-Encoding": "snappy",
-    "X-Prometheus-Remote-Write-Version": "0.1.0",
-}
+HEADERS = {"Content-Type": "application/x-protobuf", "Content-Encoding": "snappy",
+           "X-Prometheus-Remote-Write-Version": "0.1.0"}
 
 
 def log(msg: str) -> None:
@@ -72,21 +70,17 @@ def log(msg: str) -> None:
 # ------------------------------------------------------------------ the stack
 @contextlib.contextmanager
 def running_stack(root: Path, partitions: int | None, up_cmd: list[str]
-                  ) -> Iterator[tuple[str, str, int]]:
-    """``smartdeploy up`` as a subprocess; yields (api url, bootstrap, pid); always stopped."""
+                  ) -> Iterator[tuple[str, str]]:
+    """``smartdeploy up`` as a subprocess; yields (api url, kafka bootstrap); always stopped."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTDEPLOY_")}
-    env.update({
-        "SMARTDEPLOY_DATA_DIR": str(root / "var"),
-        "SMARTDEPLOY_API_PORT": str(port),
-        "SMARTDEPLOY_KAFKA_SESSION_TIMEOUT_MS": "6000",
-    })
+    env.update({"SMARTDEPLOY_DATA_DIR": str(root / "var"), "SMARTDEPLOY_API_PORT": str(port),
+                "SMARTDEPLOY_KAFKA_SESSION_TIMEOUT_MS": "6000"})
     if partitions:
         env["SMARTDEPLOY_KAFKA_PARTITIONS"] = str(partitions)
     logfile = root / "up.log"
     with logfile.open("wb") as out:
-        proc = subprocess.Popen(up_cmd, cwd=root, env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(up_cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
     api = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180
@@ -102,7 +96,7 @@ def running_stack(root: Path, partitions: int | None, up_cmd: list[str]
             time.sleep(0.3)
         info = json.loads((root / "var" / "stack.json").read_text())
         log(f"stack ready: api={api} kafka={info['kafka_bootstrap']} pid={proc.pid}")
-        yield api, info["kafka_bootstrap"], proc.pid
+        yield api, info["kafka_bootstrap"]
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -134,9 +128,7 @@ class Watcher:
     def start(self) -> None:
         self.consumer = Consumer({
             "bootstrap.servers": self.bootstrap, "group.id": f"bench-decision-{time.time_ns()}",
-            "enable.auto.commit": False, "fetch.wait.max.ms": 5, "fetch.min.bytes": 1,
-            "session.timeout.ms": 6000,
-        })
+            "enable.auto.commit": False, "fetch.wait.max.ms": 5, "session.timeout.ms": 6000})
         tps = []
         for topic in (t.ROLLBACKS, t.VERDICTS):
             meta = self.consumer.list_topics(topic, timeout=10).topics[topic]
@@ -215,14 +207,14 @@ def latency_runs(args: argparse.Namespace) -> list[Outcome]:
         f"the breach is #{len(trials[0].bodies)} of each trial")
     root = Path(tempfile.mkdtemp(prefix="bench-decision-"))
     up_cmd = args.up_cmd.split() if args.up_cmd else [sys.executable, "-m", "smartdeploy.cli", "up"]
-    with running_stack(root, args.partitions, up_cmd) as (api, bootstrap, pid):
-        outcomes = _drive(api, bootstrap, pid, trials, args)
+    with running_stack(root, args.partitions, up_cmd) as (api, bootstrap):
+        outcomes = _drive(api, bootstrap, trials, args)
     if not args.keep:
         shutil.rmtree(root, ignore_errors=True)
     return outcomes
 
 
-def _drive(api: str, bootstrap: str, pid: int, trials: list[Trial], args: argparse.Namespace
+def _drive(api: str, bootstrap: str, trials: list[Trial], args: argparse.Namespace
            ) -> list[Outcome]:
     """Run the trials against a ready stack (its clients end before the stack stops)."""
     watcher = Watcher(bootstrap)
@@ -236,12 +228,6 @@ def _drive(api: str, bootstrap: str, pid: int, trials: list[Trial], args: argpar
             client = local.client = httpx.Client(base_url=api, timeout=30)
         return run_trial(client, producer, watcher, trial, args.timeout)
 
-    spy = None
-    if args.profile:
-        spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-p",
-                                str(pid), "-o", args.profile, "-f", "raw", "-r", "200",
-                                "--threads", "--gil" if args.profile_gil else "--idle"],
-                               stdout=subprocess.DEVNULL)
     outcomes: list[Outcome] = []
     try:
         for tr in trials[: args.warmup]:
@@ -255,62 +241,16 @@ def _drive(api: str, bootstrap: str, pid: int, trials: list[Trial], args: argpar
                     log(f"  {k}/{args.trials} trials, median so far "
                         f"{np.median(done) if done else float('nan'):.1f} ms")
     finally:
-        if spy is not None:
-            spy.send_signal(signal.SIGINT)
-            spy.wait(60)
         watcher.stop.set()
         watcher.thread.join(5)
         producer.flush(5)
     return outcomes
 
 
-# ---------------------------------------------------------------- throughput
-def throughput(args: argparse.Namespace, samples_per_series: int) -> float:
-    """Samples/s of ``DeploymentGuard.on_metrics`` (CPU time of this process, one core).
-
-    The load is healthy; should the guard still roll a deployment back, its later
-    batches are skipped by the guard, so their samples are not counted (and it is said).
-    """
-    events, batches = throughput_batches(args.tp_deployments, args.tp_batches, samples_per_series)
-    guard = DeploymentGuard(load_policies(None))
-    for e in events:
-        guard.on_deploy_event(e)
-    kinds: Counter[str] = Counter()
-    rolled: set[str] = set()
-    samples = 0
-    start = time.process_time()
-    for b in batches:
-        dep = b.series[0].deployment_id or ""
-        if dep not in rolled:
-            samples += b.sample_count()
-        for o in guard.on_metrics(b):
-            kinds[type(o).__name__] += 1
-            if isinstance(o, RollbackCommand):
-                rolled.add(o.deployment_id)
-                log(f"  FALSE ROLLBACK on the healthy load: {o.deployment_id}: {o.reason}; "
-                    + "; ".join(f"{e.kpi} {e.rule} {e.detail}" for e in o.evidence))
-    cpu = time.process_time() - start
-    rate = samples / cpu
-    log(f"  guard: {samples} samples in {len(batches)} batches of {samples_per_series} "
-        f"scrape(s)/series: {cpu:.2f} s CPU, {rate:,.0f} samples/s, {dict(kinds)}")
-    return rate
-
-
-def cross_check() -> None:
-    """The guard helper's own window benchmark, if present (same guard, its batch shape)."""
-    try:
-        from tests.bench.bench_windows import measure  # type: ignore[import-not-found]
-
-        rate, _ = measure(1, 4, 4, 240)
-        log(f"  bench_windows.measure (1 scrape/series, 288 series/batch): {rate:,.0f} samples/s")
-    except Exception as exc:  # noqa: BLE001 - optional: another helper's file
-        log(f"  (bench_windows cross-check unavailable: {exc!r})")
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--trials", type=int, default=200)
-    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--trials", type=int, default=200, help="timed trials (after --warmup)")
+    ap.add_argument("--warmup", type=int, default=3, help="untimed trials first")
     ap.add_argument("--concurrency", type=int, default=1, help="trials in flight at once")
     ap.add_argument("--healthy", type=int, default=4, help="healthy bodies before the breach")
     ap.add_argument("--partitions", type=int, default=None, help="SMARTDEPLOY_KAFKA_PARTITIONS")
@@ -322,27 +262,23 @@ def main() -> int:
                     help="scrapes per series per batch for the throughput (2 = a 10 s flush)")
     ap.add_argument("--sweep", action="store_true", help="also time 1, 10 and 60 scrapes/series")
     ap.add_argument("--skip-latency", action="store_true")
-    ap.add_argument("--up-cmd", default="", help="command instead of `python -m smartdeploy.cli"
-                    " up` (profiling experiments)")
-    ap.add_argument("--profile", default="", help="py-spy raw profile of the stack to this file")
+    ap.add_argument("--up-cmd", default="", help="instead of `python -m smartdeploy.cli up`")
     ap.add_argument("--keep", action="store_true", help="keep the stack's temp dir (log, data)")
     ap.add_argument("--dump", default="", help="per-trial outcomes as JSON lines to this file")
-    ap.add_argument("--profile-gil", action="store_true", help="profile only GIL holders")
     args = ap.parse_args()
 
     log("window throughput (pure guard, one core)...")
-    rate = throughput(args, args.samples_per_series)
+    rate = guard_throughput(args.tp_deployments, args.tp_batches, args.samples_per_series, log)
     if args.sweep:
-        for sps in (1, 10, 60):
-            throughput(args, sps)
-        cross_check()
+        for sps in (1, 10, 60):  # the same number of samples, fewer and denser batches
+            n = max(args.tp_deployments, args.tp_batches * args.samples_per_series // sps)
+            guard_throughput(args.tp_deployments, n, sps, log)
     p50 = p99 = float("nan")
     if not args.skip_latency:
         outcomes = latency_runs(args)
-        lat = np.array([o.latency_ms if o.latency_ms is not None else args.timeout * 1000
+        lat = np.array([args.timeout * 1000 if o.latency_ms is None else o.latency_ms
                         for o in outcomes])
-        broker = np.array([o.broker_latency_ms for o in outcomes
-                           if o.broker_latency_ms is not None])
+        broker = np.array([o.broker_latency_ms for o in outcomes if o.broker_latency_ms])
         missing = sum(o.latency_ms is None for o in outcomes)
         mismatched = sum(not o.matches for o in outcomes if o.latency_ms is not None)
         p50, p99 = float(np.percentile(lat, 50)), float(np.percentile(lat, 99))
@@ -351,9 +287,7 @@ def main() -> int:
             f" (local receive); missing={missing} (counted as {args.timeout:.0f} s), "
             f"id/event-time mismatches={mismatched}")
         if args.dump:
-            with open(args.dump, "w") as fh:
-                for o in outcomes:
-                    fh.write(json.dumps(o.__dict__) + "\n")
+            Path(args.dump).write_text("".join(json.dumps(o.__dict__) + "\n" for o in outcomes))
         if broker.size:
             log(f"  by broker timestamp: p50={np.percentile(broker, 50):.1f} "
                 f"p99={np.percentile(broker, 99):.1f} ms")

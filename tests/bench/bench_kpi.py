@@ -63,11 +63,11 @@ def points_per_hour(secs: np.ndarray) -> float:
 
 def detector_for(n: int, per_hour: float = 1.0) -> PointDetector:
     """Parameters depend only on the file length (like NAB's probationary period) and
-    the sampling rate: after an alarm, stay quiet for 2% of the file (up to 5% while
+    the sampling rate: after an alarm, stay quiet for 1% of the file (up to 5% while
     still anomalous); the alarm budget is per hour, not per point."""
     return PointDetector(
         probation=probation_of(n),
-        quiet=max(5, n // 50),
+        quiet=max(5, n // 100),
         max_hold=max(5, n // 20),
         per_hour=per_hour,
     )

@@ -17,8 +17,10 @@ event time as the simulated one, which the benchmark checks.
 from __future__ import annotations
 
 import math
+import time
 import zlib
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -69,16 +71,9 @@ class Trial:
 
 
 def _pod_labels(app: str, dep: str, track: str, version: str, pod: int) -> Labels:
-    return {
-        "app": app,
-        "deployment_id": dep,
-        "instance": f"10.1.{pod}.7:8080",
-        "job": "kubernetes-pods",
-        "namespace": "bench",
-        "pod": f"{app}-{track}-{pod}",
-        "track": track,
-        "version": version,
-    }
+    return {"app": app, "deployment_id": dep, "instance": f"10.1.{pod}.7:8080",
+            "job": "kubernetes-pods", "namespace": "bench", "pod": f"{app}-{track}-{pod}",
+            "track": track, "version": version}
 
 
 class _Pod:
@@ -258,3 +253,33 @@ def throughput_batches(deployments: int, batches: int, samples_per_series: int,
         out.append(MetricBatch(occurred_at=datetime.fromtimestamp(stamps[-1] / 1000, UTC),
                                app=app, series=s_out))
     return events, out
+
+
+def guard_throughput(deployments: int, batches: int, samples_per_series: int,
+                     log: Callable[[str], None]) -> float:
+    """Samples/s of ``DeploymentGuard.on_metrics`` (CPU time of the timed loop, one core).
+
+    The load is healthy; should the guard still roll a deployment back, it skips that
+    deployment's later batches, so their samples are not counted (and it is said).
+    """
+    events, load = throughput_batches(deployments, batches, samples_per_series)
+    guard = DeploymentGuard(load_policies(None))
+    for e in events:
+        guard.on_deploy_event(e)
+    kinds: Counter[str] = Counter()
+    rolled: set[str] = set()
+    samples = 0
+    start = time.process_time()
+    for b in load:
+        if (b.series[0].deployment_id or "") not in rolled:
+            samples += b.sample_count()
+        for o in guard.on_metrics(b):
+            kinds[type(o).__name__] += 1
+            if isinstance(o, RollbackCommand):
+                rolled.add(o.deployment_id)
+                log(f"  FALSE ROLLBACK on the healthy load: {o.deployment_id}: {o.reason}; "
+                    + "; ".join(f"{e.kpi} {e.rule} {e.detail}" for e in o.evidence))
+    cpu = time.process_time() - start
+    log(f"  guard: {samples} samples in {len(load)} batches of {samples_per_series} "
+        f"scrape(s)/series: {cpu:.2f} s CPU, {samples / cpu:,.0f} samples/s, {dict(kinds)}")
+    return samples / cpu
