@@ -4,7 +4,11 @@
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
+# gcc builds the native remote-write decoder (api/ingest/_fastdecode.c)
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
+COPY pyproject.toml setup.py MANIFEST.in README.md ./
 COPY schemas ./schemas
 COPY models ./models
 COPY streams ./streams
