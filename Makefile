@@ -82,3 +82,6 @@ bench-canary: install-dev
 
 bench-windows: install-dev
 	$(PY) tests/bench/bench_windows.py
+
+bench-decision: install-dev
+	$(PY) tests/bench/bench_decision.py

@@ -72,6 +72,54 @@ def mann_whitney_greater(x: np.ndarray, y: np.ndarray) -> float:
     return _norm_sf(z)
 
 
+def _median_sorted(s: np.ndarray) -> float:
+    """``np.median`` of an already sorted, NaN-free array (same float: mean of the middle pair).
+
+    >>> _median_sorted(np.array([1.0, 2.0, 4.0, 8.0])), _median_sorted(np.array([3.0]))
+    (3.0, 3.0)
+    """
+    n = len(s)
+    if n == 0 or s[-1] != s[-1]:  # empty, or NaN (sorts last): np.median gives NaN too
+        return math.nan
+    m = n // 2
+    return float(s[m]) if n % 2 else float((s[m - 1] + s[m]) / 2.0)
+
+
+def _mw_sorted(xs: np.ndarray, ys: np.ndarray) -> float:
+    """``mann_whitney_greater`` on sorted inputs without ``np.unique``: the judge's hot path.
+
+    U counts pairs (x > y, plus half of x == y) with two ``searchsorted`` calls; the tie
+    correction comes from run lengths of the merged sorted sample. U and the tie sum are
+    (half-)integers, exact in float, so the p-value is bit-identical to the rank-sum form.
+    NaN (which ``np.unique`` groups as one value) falls back to that form.
+
+    >>> a, b = np.array([1.0, 2.0, 2.0, 5.0]), np.array([0.0, 2.0, 3.0])
+    >>> _mw_sorted(a, b) == mann_whitney_greater(a, b)
+    True
+    """
+    n1, n2 = len(xs), len(ys)
+    if n1 == 0 or n2 == 0:
+        return 1.0
+    both = np.concatenate((xs, ys))
+    both.sort()
+    if both[-1] != both[-1]:  # NaN sorts last
+        return mann_whitney_greater(xs, ys)
+    lo, hi = int(ys.searchsorted(xs, "left").sum()), int(ys.searchsorted(xs, "right").sum())
+    u = float(lo) + 0.5 * float(hi - lo)
+    n = n1 + n2
+    same = both[1:] == both[:-1]
+    tie = 0.0
+    if same.any():
+        edges = np.flatnonzero(np.concatenate(([True], ~same, [True])))
+        counts = np.diff(edges)
+        tie = float((counts**3 - counts).sum())
+    var = n1 * n2 / 12.0 * ((n + 1) - tie / (n * (n - 1))) if n > 1 else 0.0
+    if var <= 0:
+        return 1.0
+    z = (u - n1 * n2 / 2.0 - 0.5) / math.sqrt(var)
+    return _norm_sf(z)
+
+
 def binom_sf(k: int, n: int, p: float) -> float:
     """P(X >= k) for X ~ Binomial(n, p), exact in log space (normal approx for huge n).
 
@@ -118,18 +166,26 @@ def judge(
     sign = 1.0 if direction == "up" else -1.0
     results: list[JudgeResult] = []
     if len(x) >= min_points and len(y) >= min_points:
-        mx, my = float(np.median(x)), float(np.median(y))
-        p = mann_whitney_greater(sign * x, sign * y)
+        xs, ys = x.copy(), y.copy()
+        xs.sort()
+        ys.sort()
+        mx, my = _median_sorted(xs), _median_sorted(ys)
         rel = sign * (mx - my) / abs(my) if my else (math.inf if sign * (mx - my) > 0 else 0.0)
-        if p < alpha and rel > tolerance and abs(mx - my) > floor:
-            results.append(
-                JudgeResult(True, "shift", p, rel, f"median {mx:.4g} vs {my:.4g} (p={p:.2g})")
-            )
-        dx, dy = np.abs(np.diff(x)), np.abs(np.diff(y))
-        p = mann_whitney_greater(dx, dy)
-        sx, sy = float(np.median(dx)), float(np.median(dy))
+        # the rank test only runs when the effect size could make a breach: a healthy
+        # canary (most windows) costs two sorts, and no p-value is ever reported unused
+        if rel > tolerance and abs(mx - my) > floor:
+            # sorted(-x) is -sorted(x) reversed: negation is exact
+            p = _mw_sorted(xs, ys) if sign > 0 else _mw_sorted(-xs[::-1], -ys[::-1])
+            if p < alpha:
+                results.append(
+                    JudgeResult(True, "shift", p, rel, f"median {mx:.4g} vs {my:.4g} (p={p:.2g})")
+                )
+        dx, dy = np.abs(x[1:] - x[:-1]), np.abs(y[1:] - y[:-1])  # np.diff, minus overhead
+        dx.sort()
+        dy.sort()
+        sx, sy = _median_sorted(dx), _median_sorted(dy)
         grow = sx / sy if sy > 0 else (math.inf if sx > 0 else 1.0)
-        if p < alpha and grow > spread_ratio and sx - sy > floor:
+        if grow > spread_ratio and sx - sy > floor and (p := _mw_sorted(dx, dy)) < alpha:
             results.append(
                 JudgeResult(
                     True,

@@ -143,18 +143,18 @@ class Watch:
         assert self.windows is not None
         w, subject = self.windows, self.subject_track(tick_ms)
         statuses, sustained = [], []
+        canary = subject == "canary"
+        other = "baseline" if canary and w.has_track("baseline", tick_ms - 120_000) else "stable"
         for k in w.kpis:
             kp = k.policy
-            subj = w.sample(subject, k.index, tick_ms, max(kp.window, 1.0))
-            ref, pairs = None, []
-            if subject == "canary":
-                other = "baseline" if w.has_track("baseline", tick_ms - 120_000) else "stable"
-                ref = w.sample(other, k.index, tick_ms, kp.window)
-                if kp.judge:
-                    spans = judge_spans(kp.window, self.policy.judge_window)
-                    mine = w.samples(subject, k.index, tick_ms, spans)
-                    theirs = w.samples(other, k.index, tick_ms, spans)
-                    pairs = list(zip(mine, theirs, strict=True))
+            # one read of each track's ring per KPI: the window and every judge span at once
+            spans = judge_spans(kp.window, self.policy.judge_window) if canary and kp.judge else []
+            mine = w.samples(subject, k.index, tick_ms, [max(kp.window, 1.0), *spans])
+            subj, ref, pairs = mine[0], None, []
+            if canary:
+                theirs = w.samples(other, k.index, tick_ms, [kp.window, *spans])
+                ref = theirs[0]
+                pairs = list(zip(mine[1:], theirs[1:], strict=True))
             st = assess(kp, self.policy, subject, subj, ref, learners.get(kp.name), pairs)
             statuses.append(st)
             if self.sustain[kp.name].update(st.status, tick_ms):

@@ -14,8 +14,10 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from models.anomaly import LevelScorer
-from models.canary import judge
+from models.canary import JudgeResult, judge
 from models.kpi import KpiSample
 from models.policy import AppPolicy, KpiPolicy
 
@@ -81,6 +83,16 @@ def _relative(kpi: KpiPolicy, v: float, base: float) -> list[tuple[bool, str, fl
     return out
 
 
+def _same_window(a: KpiSample, b: KpiSample) -> bool:
+    """Whether the judge would see the same input (points, counts, exposure) in both."""
+    return a is b or (
+        a.num == b.num
+        and a.den == b.den
+        and a.points.shape == b.points.shape
+        and bool(np.array_equal(a.points, b.points))
+    )
+
+
 def assess(
     kpi: KpiPolicy,
     policy: AppPolicy,
@@ -112,18 +124,22 @@ def assess(
         ratio = kpi.max_ratio if kpi.direction == "up" else kpi.min_ratio
         tol = abs(ratio - 1.0) if ratio is not None else DEFAULT_TOLERANCE
         alpha = 1.0 - policy.judge_confidence  # per span: nested spans are correlated
-        results = [
-            judge(
-                a,
-                b,
-                direction=kpi.direction,
-                tolerance=tol,
-                alpha=alpha,
-                floor=kpi.relative_floor * 0.1,
-                min_points=JUDGE_MIN_POINTS,
+        results: list[JudgeResult] = []
+        for i, (a, b) in enumerate(usable):
+            if i and _same_window(a, usable[i - 1][0]) and _same_window(b, usable[i - 1][1]):
+                results.append(results[-1])  # a longer span that adds no bucket: same result
+                continue
+            results.append(
+                judge(
+                    a,
+                    b,
+                    direction=kpi.direction,
+                    tolerance=tol,
+                    alpha=alpha,
+                    floor=kpi.relative_floor * 0.1,
+                    min_points=JUDGE_MIN_POINTS,
+                )
             )
-            for a, b in usable
-        ]
         res = min(results, key=lambda r: (not r.breach, r.p_value))
         checks.append(
             (

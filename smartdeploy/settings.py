@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     kafka_partitions: int = Field(default=4, ge=1)
     kafka_replication_factor: int = Field(default=1, ge=1)
     kafka_session_timeout_ms: int = Field(default=10_000, ge=1000)
+    kafka_fetch_max_wait_ms: int = Field(
+        default=50, ge=1, le=10_000,
+        description="longest a worker fetch waits for data (Tansu always waits this long)",
+    )
     embedded_broker_port: int = Field(default=0, ge=0, le=65535, description="0 = a free port")
     kafka_topic_prefix: str = Field(
         default="",
