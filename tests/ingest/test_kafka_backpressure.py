@@ -51,6 +51,8 @@ async def test_full_producer_queue_answers_503_then_the_retry_is_published(
             bounced_body, bounced = next((b, a) for b, a in pairs if a.status_code == 503)
             assert bounced.headers["Retry-After"] == "1"
             assert "queue is full" in bounced.text
+            # as Prometheus does: back off for Retry-After, then send the same body again
+            await asyncio.sleep(float(bounced.headers["Retry-After"]))
             retry = await c.post("/api/v1/write", content=bounced_body, headers=HEADERS)
             assert retry.status_code == 204, retry.text
             stats = (await c.get("/v1/ingest/stats")).json()
