@@ -149,6 +149,26 @@ def binom_sf(k: int, n: int, p: float) -> float:
     return float(min(1.0, math.exp(top) * np.exp(logs - top).sum()))
 
 
+def _sampling_noise(subject: KpiSample, reference: KpiSample) -> float:
+    """How much noisier the subject's per-bucket ratios are from sampling alone.
+
+    A canary taking 10% of the traffic sees a tenth of the requests per bucket, so
+    its per-bucket error ratio varies ~sqrt(10) times more at the same true rate
+    (binomial sd ~ 1/sqrt(n)). The spread test compares against the reference's
+    variation scaled by that factor, so less traffic alone is never "variance growth".
+
+    >>> s = KpiSample(0.01, 6, np.zeros(6), num=1, den=60.0)
+    >>> r = KpiSample(0.01, 6, np.zeros(6), num=5, den=540.0)
+    >>> _sampling_noise(s, r), _sampling_noise(r, s)
+    (3.0, 1.0)
+    """
+    if not len(subject.points) or not len(reference.points):
+        return 1.0
+    ms = subject.den / len(subject.points)
+    mr = reference.den / len(reference.points)
+    return math.sqrt(mr / ms) if ms > 0 and mr > ms else 1.0
+
+
 def judge(
     subject: KpiSample,
     reference: KpiSample,
@@ -160,6 +180,7 @@ def judge(
     spread_ratio: float = 1.5,
     min_points: int = 6,
     counts: bool = True,
+    ratio: bool = False,
 ) -> JudgeResult:
     """Compare the subject (canary) window with the reference (baseline) window."""
     x, y = subject.points, reference.points
@@ -183,7 +204,8 @@ def judge(
         dx, dy = np.abs(x[1:] - x[:-1]), np.abs(y[1:] - y[:-1])  # np.diff, minus overhead
         dx.sort()
         dy.sort()
-        sx, sy = _median_sorted(dx), _median_sorted(dy)
+        noise = _sampling_noise(subject, reference) if ratio else 1.0
+        sx, sy = _median_sorted(dx), _median_sorted(dy) * noise
         grow = sx / sy if sy > 0 else (math.inf if sx > 0 else 1.0)
         if grow > spread_ratio and sx - sy > floor and (p := _mw_sorted(dx, dy)) < alpha:
             results.append(
