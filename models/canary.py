@@ -180,7 +180,7 @@ def judge(
     spread_ratio: float = 1.5,
     min_points: int = 6,
     counts: bool = True,
-    ratio: bool = False,
+    ratio_kpi: bool = False,
 ) -> JudgeResult:
     """Compare the subject (canary) window with the reference (baseline) window."""
     x, y = subject.points, reference.points
@@ -204,7 +204,7 @@ def judge(
         dx, dy = np.abs(x[1:] - x[:-1]), np.abs(y[1:] - y[:-1])  # np.diff, minus overhead
         dx.sort()
         dy.sort()
-        noise = _sampling_noise(subject, reference) if ratio else 1.0
+        noise = _sampling_noise(subject, reference) if ratio_kpi else 1.0
         sx, sy = _median_sorted(dx), _median_sorted(dy) * noise
         grow = sx / sy if sy > 0 else (math.inf if sx > 0 else 1.0)
         if grow > spread_ratio and sx - sy > floor and (p := _mw_sorted(dx, dy)) < alpha:

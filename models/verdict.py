@@ -138,7 +138,7 @@ def assess(
                     alpha=alpha,
                     floor=kpi.relative_floor * 0.1,
                     min_points=JUDGE_MIN_POINTS,
-                    ratio=kpi.kind == "ratio",
+                    ratio_kpi=kpi.kind == "ratio",
                 )
             )
         res = min(results, key=lambda r: (not r.breach, r.p_value))

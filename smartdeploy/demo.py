@@ -13,7 +13,6 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -203,11 +202,3 @@ def _summary(console: Console, api: str, seen: Seen, scenario: Scenario, setting
         f"GET /v1/deployments?outcome=rolled_back → {len(items)} item(s); open {api}/ to explore"
     )
     return 0
-
-
-def write_stack_info(path: Path, kafka_bootstrap: str, api_url: str) -> None:
-    """Written by ``smartdeploy up`` so the demo and tools find the running stack."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        json.dumps({"kafka_bootstrap": kafka_bootstrap, "api_url": api_url}), encoding="utf-8"
-    )

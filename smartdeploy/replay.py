@@ -11,10 +11,10 @@ they would live.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import IO, Any
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -97,7 +97,3 @@ def replay(
         if progress is not None and stats.inputs % 1000 == 0:
             progress(stats)
     return stats
-
-
-def read_lines(handle: IO[str]) -> Iterator[str]:
-    yield from handle

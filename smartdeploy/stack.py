@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -22,7 +24,6 @@ from rich.console import Console
 from schemas import topics as t
 from smartdeploy.broker import EmbeddedBroker
 from smartdeploy.components import Components, build_components
-from smartdeploy.demo import write_stack_info
 from smartdeploy.kafka_io import ensure_topics
 from smartdeploy.settings import Settings
 
@@ -106,6 +107,14 @@ async def _serve(
         stop.set()
         watcher.cancel()
         await parts.worker.stop()
+
+
+def write_stack_info(path: Path, kafka_bootstrap: str, api_url: str) -> None:
+    """Written by ``smartdeploy up`` so the demo and tools find the running stack."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps({"kafka_bootstrap": kafka_bootstrap, "api_url": api_url}), encoding="utf-8"
+    )
 
 
 def run_stack(settings: Settings) -> int:
