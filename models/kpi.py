@@ -150,6 +150,22 @@ def evaluate(
     return evaluate_spans(kpi, sums, counts, cols, [window_s], [len(sums)], res_s, [n_series])[0]
 
 
+def _tails(a: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Sums of the last ``sizes[i]`` rows of ``a`` (all spans from one cumulative sum).
+
+    >>> _tails(np.array([1.0, 2.0, 3.0]), np.array([1, 3])).tolist()
+    [3.0, 6.0]
+    """
+    return np.cumsum(a[::-1], axis=0)[sizes - 1]
+
+
+def _kept_tails(values: np.ndarray, keep: np.ndarray, sizes: np.ndarray) -> list[np.ndarray]:
+    """``values[-n:][keep[-n:]]`` for each n in ``sizes``: views of one compressed array."""
+    kept = values[keep]
+    counts = _tails(keep.astype(np.int64), sizes).tolist()
+    return [kept[len(kept) - c :] for c in counts]
+
+
 def evaluate_spans(
     kpi: CompiledKpi,
     sums: np.ndarray,
@@ -163,59 +179,71 @@ def evaluate_spans(
     """``evaluate`` over the trailing ``sizes[i]`` rows for each span, per-row work done once.
 
     The canary judge reads nested spans ending at the same tick; every per-bucket value
-    (ratio, bucket quantile, bucket mean) is computed once for the longest and sliced.
+    (ratio, bucket quantile, bucket mean) is computed once for the longest and sliced,
+    and every span's totals come from one reversed cumulative sum.
     """
     p = kpi.policy
     empty = np.empty(0)
     if sums.shape[1] == 0:
         return [KpiSample(None, 0, empty) for _ in spans]
-    out = []
+    ns = np.asarray(sizes, dtype=np.int64)
     if p.kind == "ratio":
-        num_all = sums[:, 0]
-        den_all = sums[:, 1] if sums.shape[1] > 1 else np.zeros(len(sums))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            pts_all = np.where(den_all > 0, num_all / den_all, np.nan)
-        pos_all, has_all = den_all > 0, ~np.isnan(pts_all)
-        for n in sizes:
-            num, den, pos = num_all[-n:], den_all[-n:], pos_all[-n:]
-            samples = int(counts[-n:, 1].sum()) if counts.shape[1] > 1 else 0
-            total_num, total_den = float(num.sum()), float(den.sum())
-            value = total_num / total_den if total_den > 0 else None
-            kept = pts_all[-n:][has_all[-n:]]
-            out.append(KpiSample(value, samples, kept, total_num, total_den, num[pos], den[pos]))
-        return out
+        if sums.shape[1] < 2:  # no denominator yet: no value, no points
+            return [KpiSample(None, 0, empty, 0.0, 0.0, empty, empty) for _ in spans]
+        pos = sums[:, 1] > 0  # buckets with requests; their ratio is finite
+        totals = np.cumsum(sums[::-1], axis=0)[ns - 1].tolist()  # (num, den) per span
+        samples = np.cumsum(counts[::-1, 1])[ns - 1].tolist()
+        pn = np.cumsum(pos[::-1])[ns - 1].tolist()  # buckets with requests per span
+        num_c, den_c = sums[pos, 0], sums[pos, 1]
+        pts_c, m = num_c / den_c, len(num_c)
+        return [
+            KpiSample(
+                tn / td if td > 0 else None,
+                int(c),
+                pts_c[m - k :],
+                tn,
+                td,
+                num_c[m - k :],
+                den_c[m - k :],
+            )
+            for (tn, td), c, k in zip(totals, samples, pn, strict=True)
+        ]
     if p.kind == "quantile":
         les = np.asarray(cols, dtype=float)
         order = np.argsort(les)
         les, rows = les[order], sums[:, order]
         if not np.isinf(les[-1]):
             return [KpiSample(None, 0, empty) for _ in spans]
-        q = p.quantile or 0.5
-        values = hist_quantile(q, les, np.stack([rows[-n:].sum(axis=0) for n in sizes]))
-        pts_all = hist_quantile(q, les, rows)
-        for n, value in zip(sizes, values, strict=True):
-            samples, pts = int(counts[-n:, order[-1]].sum()), pts_all[-n:]
-            v = None if math.isnan(value) else float(value)
-            out.append(KpiSample(v, samples, pts[~np.isnan(pts)]))
-        return out
+        both = hist_quantile(p.quantile or 0.5, les, np.vstack([_tails(rows, ns), rows]))
+        values, pts_all = both[: len(ns)], both[len(ns) :]
+        samples = _tails(counts[:, order[-1]], ns).tolist()
+        pts = _kept_tails(pts_all, ~np.isnan(pts_all), ns)
+        return [
+            KpiSample(None if math.isnan(v) else float(v), int(c), k)
+            for v, c, k in zip(values.tolist(), samples, pts, strict=True)
+        ]
     sums_all, counts_all = sums[:, 0], counts[:, 0]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means_all = np.where(counts_all > 0, sums_all / counts_all, np.nan)
-    has_all = ~np.isnan(means_all)
-    for w, n, active in zip(spans, sizes, n_series, strict=True):
-        col_sums, col_counts = sums_all[-n:], counts_all[-n:]
-        samples = int(col_counts.sum())
-        if p.kind == "counter_rate":
+    filled = counts_all > 0
+    samples = _tails(counts_all, ns).tolist()
+    out = []
+    if p.kind == "counter_rate":
+        totals = _tails(sums_all, ns).tolist()
+        present, total_rows = np.flatnonzero(filled), len(sums_all)
+        firsts = np.searchsorted(present, total_rows - ns).tolist()
+        rates = _kept_tails(sums_all / res_s, filled, ns)
+        for w, c, total, first, active, r in zip(
+            spans, samples, totals, firsts, n_series, rates, strict=True
+        ):
             per = max(active, 1) if p.aggregate == "mean" else 1
-            present = np.flatnonzero(col_counts > 0)
-            span = (len(col_counts) - present[0]) * res_s if present.size else w
-            value = float(col_sums.sum()) / span / per if samples else None
-            pts = np.where(col_counts > 0, col_sums / res_s / per, np.nan)
-            total = float(col_sums.sum())
-            out.append(KpiSample(value, samples, pts[~np.isnan(pts)], total, float(max(active, 1))))
-            continue
-        kept = means_all[-n:][has_all[-n:]]
-        out.append(KpiSample(_aggregate(kept, p.aggregate, active), samples, kept))
+            span = (total_rows - int(present[first])) * res_s if first < present.size else w
+            value = total / span / per if c else None
+            out.append(KpiSample(value, int(c), r / per, total, float(max(active, 1))))
+        return out
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means_all = np.where(filled, sums_all / counts_all, np.nan)
+    kept = _kept_tails(means_all, ~np.isnan(means_all), ns)
+    for c, k, active in zip(samples, kept, n_series, strict=True):
+        out.append(KpiSample(_aggregate(k, p.aggregate, active), int(c), k))
     return out
 
 

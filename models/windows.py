@@ -36,23 +36,40 @@ from schemas import Series
 Track = str
 
 
-class Ring:
-    """Bucketed sums and counts for one (track, KPI), ``n_slots`` buckets × columns."""
+class Store:
+    """Bucketed sums and counts of every column of one window set, ``n_slots`` rows.
+
+    All (track, KPI) columns share one ring of time buckets, so a batch is added with one
+    ``bincount`` and a tick reads every window with one gather. A slot moving on to a
+    newer bucket clears its whole row; samples for a bucket whose slot has moved on
+    (older than the ring) are dropped and counted.
+    """
 
     def __init__(self, n_slots: int) -> None:
         self.n = n_slots
         self.epoch = np.full(n_slots, -1, dtype=np.int64)
-        self.cols: dict[float, int] = {}
-        self.sums = np.zeros((n_slots, 0))
-        self.counts = np.zeros((n_slots, 0))
+        self.width = 0
+        self._sums = np.zeros((n_slots, 8))
+        self._counts = np.zeros((n_slots, 8))
         self.dropped = 0
 
-    def column(self, key: float) -> int:
-        col = self.cols.get(key)
-        if col is None:
-            col = self.cols[key] = len(self.cols)
-            self.sums = np.hstack([self.sums, np.zeros((self.n, 1))])
-            self.counts = np.hstack([self.counts, np.zeros((self.n, 1))])
+    @property
+    def sums(self) -> np.ndarray:
+        return self._sums[:, : self.width]
+
+    @property
+    def counts(self) -> np.ndarray:
+        return self._counts[:, : self.width]
+
+    def nbytes(self) -> int:
+        return int(self._sums.nbytes + self._counts.nbytes + self.epoch.nbytes)
+
+    def new_column(self) -> int:
+        col = self.width
+        if col == self._sums.shape[1]:  # capacity doubles: columns appear rarely
+            self._sums = np.hstack([self._sums, np.zeros_like(self._sums)])
+            self._counts = np.hstack([self._counts, np.zeros_like(self._counts)])
+        self.width += 1
         return col
 
     def add(self, cols: np.ndarray, buckets: np.ndarray, values: np.ndarray) -> None:
@@ -62,18 +79,18 @@ class Ring:
         np.maximum.at(newest, slots, buckets)
         moved = newest != self.epoch
         if moved.any():
-            self.sums[moved] = 0.0
-            self.counts[moved] = 0.0
+            self._sums[moved] = 0.0
+            self._counts[moved] = 0.0
             self.epoch = newest
         ok = self.epoch[slots] == buckets
         if not ok.all():
             self.dropped += int((~ok).sum())
             slots, cols, values = slots[ok], cols[ok], values[ok]
-        width = self.sums.shape[1]
+        width = self._sums.shape[1]
         cells = slots * width + cols
         size = self.n * width
-        self.sums += np.bincount(cells, weights=values, minlength=size).reshape(self.n, width)
-        self.counts += np.bincount(cells, minlength=size).reshape(self.n, width)
+        self._sums += np.bincount(cells, weights=values, minlength=size).reshape(self.n, width)
+        self._counts += np.bincount(cells, minlength=size).reshape(self.n, width)
 
     def rows(self, end_bucket: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Rows of buckets ``end_bucket-n+1 .. end_bucket`` (oldest first); absent = 0."""
@@ -81,6 +98,34 @@ class Ring:
         slots = wanted % self.n
         present = (self.epoch[slots] == wanted)[:, None]
         return self.sums[slots] * present, self.counts[slots] * present
+
+
+class Ring:
+    """The columns of one (track, KPI) in the shared :class:`Store`: key → store column."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.cols: dict[float, int] = {}
+        self.index = np.zeros(0, dtype=np.int64)  # store columns in key insertion order
+
+    @property
+    def epoch(self) -> np.ndarray:
+        return self.store.epoch
+
+    @property
+    def sums(self) -> np.ndarray:
+        return self.store.sums
+
+    @property
+    def counts(self) -> np.ndarray:
+        return self.store.counts
+
+    def column(self, key: float) -> int:
+        col = self.cols.get(key)
+        if col is None:
+            col = self.cols[key] = self.store.new_column()
+            self.index = np.append(self.index, col)
+        return col
 
 
 class WindowSet:
@@ -95,6 +140,7 @@ class WindowSet:
         self.res_ms = max(1, int(policy.resolution * 1000))
         longest = max([k.policy.window for k in kpis] + [policy.judge_window])
         self.n_slots = int(longest * 1000 // self.res_ms) + 4
+        self.store = Store(self.n_slots)
         self.rings: dict[tuple[Track, int], Ring] = {}
         self.routes = RouteTable(kpis, max_series)
         self.dropped_series = 0
@@ -102,14 +148,19 @@ class WindowSet:
         self.track_seen_ms: dict[Track, int] = {}
         self._memo: dict[tuple[Track, int, float], KpiSample] = {}
         self._memo_tick = -1
+        self._block: tuple[np.ndarray, np.ndarray] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_memo": {}, "_memo_tick": -1}
+        return {**self.__dict__, "_memo": {}, "_memo_tick": -1, "_block": None}
+
+    def nbytes(self) -> int:
+        """Bytes held by the window buckets (fixed by the longest window and columns)."""
+        return self.store.nbytes()
 
     def _ring(self, track: Track, kpi: CompiledKpi) -> Ring:
         ring = self.rings.get((track, kpi.index))
         if ring is None:
-            ring = self.rings[(track, kpi.index)] = Ring(self.n_slots)
+            ring = self.rings[(track, kpi.index)] = Ring(self.store)
             kind = kpi.policy.kind
             for fixed in range(2 if kind == "ratio" else 0 if kind == "quantile" else 1):
                 ring.column(float(fixed))
@@ -123,6 +174,7 @@ class WindowSet:
     def ingest_batch(self, items: Iterable[tuple[Series, Track]]) -> int:
         """Add many series (in order, as if one by one); returns finite samples routed."""
         self._memo.clear()
+        self._block = None
         items = list(items)
         rt = self.routes
         alias, resolve = rt.alias, rt.resolve
@@ -214,12 +266,7 @@ class WindowSet:
         last = np.ones(len(pair), dtype=bool)
         last[:-1] = pair[:-1] != pair[1:]
         rt.seen[rt.t_ring[ptid[pair[last]]], R[pseg[pair[last]]]] = T[at[last]]
-        codes, cols = rt.t_ring[ptid[pair]], rt.t_col[ptid[pair]]
-        buckets = T[at] // self.res_ms
-        for code in np.unique(codes).tolist():
-            m = codes == code
-            track, kpi_idx = rt.ring_keys[code]
-            self.rings[(track, kpi_idx)].add(cols[m], buckets[m], vals[m])
+        self.store.add(rt.t_col[ptid[pair]], T[at] // self.res_ms, vals)
 
     # --------------------------------------------------------------------- read
     def sample(self, track: Track, kpi_idx: int, tick_ms: int, window_s: float) -> KpiSample:
@@ -236,7 +283,7 @@ class WindowSet:
         """
         if tick_ms != self._memo_tick:
             self._memo.clear()
-            self._memo_tick = tick_ms
+            self._memo_tick, self._block = tick_ms, None
         memo = self._memo
         todo = list(dict.fromkeys(w for w in spans if (track, kpi_idx, w) not in memo))
         if todo:
@@ -251,8 +298,12 @@ class WindowSet:
         ring = self.rings.get((track, kpi_idx))
         if ring is None:
             return [KpiSample(None, 0, np.empty(0)) for _ in spans]
-        sizes = [min(max(1, int(round(w * 1000 / self.res_ms))), ring.n) for w in spans]
-        sums, counts = ring.rows(tick_ms // self.res_ms - 1, max(sizes))
+        n = self.store.n
+        sizes = [min(max(1, int(round(w * 1000 / self.res_ms))), n) for w in spans]
+        if self._block is None:  # every column's buckets for this tick, gathered once
+            self._block = self.store.rows(tick_ms // self.res_ms - 1, n)
+        rows = slice(n - max(sizes), n)
+        sums, counts = self._block[0][rows, ring.index], self._block[1][rows, ring.index]
         actives = [0] * len(spans)
         if kpi.policy.kind == "counter_rate" or kpi.policy.aggregate == "sum":
             seen = self.routes.seen[self.routes.ring_code(track, kpi_idx), : self.routes.n_routes]
