@@ -207,7 +207,14 @@ def judge(
         noise = _sampling_noise(subject, reference) if ratio_kpi else 1.0
         sx, sy = _median_sorted(dx), _median_sorted(dy) * noise
         grow = sx / sy if sy > 0 else (math.inf if sx > 0 else 1.0)
-        if grow > spread_ratio and sx - sy > floor and (p := _mw_sorted(dx, dy)) < alpha:
+        # ratio KPIs test the tolerance itself (H0: canary spread <= spread_ratio x the
+        # noise-scaled reference), not equality: see the module docstring
+        margin = spread_ratio * noise if ratio_kpi else 1.0
+        if (
+            grow > spread_ratio
+            and sx - sy > floor
+            and (p := _mw_sorted(dx, dy * margin if margin != 1.0 else dy)) < alpha
+        ):
             results.append(
                 JudgeResult(
                     True,
@@ -225,7 +232,13 @@ def judge(
         # clumped real errors (one incident = many errors in one scrape) are not Poisson:
         # also require errors in several buckets, more of them than on the baseline
         occ_c, occ_b = int((subject.points > 0).sum()), int((reference.points > 0).sum())
-        if kc >= 3 and ratio > 1.0 + tolerance and occ_c >= 3 and occ_c >= occ_b + 2:
+        if (
+            kc >= 3
+            and ratio > 1.0 + tolerance
+            and rate_c - rate_b > floor
+            and occ_c >= 3
+            and occ_c >= occ_b + 2
+        ):
             p = binom_sf(kc, kc + kb, share)
             if p < alpha:
                 results.append(
