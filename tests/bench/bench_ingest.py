@@ -2,7 +2,8 @@
 
 Run: ``make bench-ingest`` (= ``.venv/bin/python tests/bench/bench_ingest.py``).
 Env knobs: ROUNDS (3) x BENCH_S (measured seconds per round, 5) after WARMUP_S (2) each,
-SOAK_S (RSS soak after the rounds, 20; ``SOAK_S=300`` for the 5-minute soak), CONNS
+SOAK_S (RSS soak after the rounds, 20; ``SOAK_S=300`` for the 5-minute soak; start and
+end RSS are medians of its first and last tenth, sampled every second), CONNS
 (concurrent keep-alive connections, 16), SERIES (per request, 2000), TEMPLATES (bodies
 per connection, 2). Rounds alternate reference / ours so host load hits both alike.
 BENCH_NICE (e.g. -10, needs root) renices the whole run (both servers, broker, client)
@@ -26,6 +27,7 @@ import json
 import os
 import pickle
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -254,11 +256,15 @@ def main() -> None:
     start = end = 0.0
     if soaked:
         rss = [r for t, r in soaked["rss"] if t >= soaked["bounds"][1]]
-        start, end = rss[0], rss[-1]
+        # RSS moves with the requests in flight (bodies, decode buffers, producer queue):
+        # start/end are medians of the first and last tenth of the soak, not single samples
+        tenth = max(1, len(rss) // 10)
+        start, end = statistics.median(rss[:tenth]), statistics.median(rss[-tenth:])
         c = soaked["counts"][0]
         print(
             f"soak {soak:.0f}s: {c['ok_samples'] / soak:.0f} samples/s, statuses {c['statuses']}, "
-            f"rss start/min/max/end {start:.1f}/{min(rss):.1f}/{max(rss):.1f}/{end:.1f} MB, "
+            f"rss first/min/max/last {rss[0]:.1f}/{min(rss):.1f}/{max(rss):.1f}/{rss[-1]:.1f} MB, "
+            f"median of first/last tenth {start:.1f}/{end:.1f} MB, "
             f"drift {100 * (end - start) / start:+.1f}%; broker RSS {broker_rss:.0f} MB"
         )
     print(
