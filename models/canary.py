@@ -17,6 +17,32 @@ median. It is documented to miss two regressions that matter in production:
 
 Plus the classic **shift** test (Mann-Whitney, one-sided in the bad direction) with an
 effect-size tolerance, so small but significant differences do not roll back.
+
+**Many looks at a healthy canary.** The judge runs at every tick, on nested spans,
+for the deployment's whole life; a five-hour canary is looked at 1,800 times. Each
+look at level ``alpha`` is a fresh chance of a false breach, and long spans make
+chance excursions persist long enough to be "sustained". Two things keep a healthy
+canary from being rolled back however long it is watched:
+
+* *tolerance nulls and absolute floors* — the question is "worse by more than the
+  tolerance", not "different": an identical process then sits deep inside the null
+  and its p-values stay far above ``alpha`` at every look. Per-bucket error *ratios*
+  vary by sampling alone, and that noise differs between 0.49 % and 0.6 % (a 5-hour
+  healthy run of identical tracks rolled 3 of 50 back on ``spread``, p ≈ 3e-5), so
+  for ratio KPIs the spread test's null is the tolerance itself (canary variation
+  ≤ ``spread_ratio`` × the noise-scaled reference, not "equal"); mostly-zero ratios
+  (a zero median step) have no variation to compare and are left to the counts
+  test; and the counts test needs the rate to grow by more than ``floor`` as well as
+  by the ratio, so a statistically detectable but negligible rise does not roll back;
+* *alpha spending by age* (``models.sequential``): given the look's event-time age,
+  the level is spent so its sum over an unbounded life is bounded.
+
+The spread test on gauges and quantiles keeps the textbook fixed-sample form (see
+tests/kpi/test_canary_equivalence.py; its tolerance is the point estimate): a
+tolerance null there drops bench-canary's variance-growth catch from 0.96 to 0.70.
+Successive differences share a point, so its p-values are optimistic on lumpy series
+(per-bucket p99 of a few hundred requests): over a long life it relies on the
+spending, which needs the caller to pass ``age_s``.
 """
 
 from __future__ import annotations
@@ -27,6 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.kpi import KpiSample
+from models.sequential import GRACE_S, spent_alpha
 
 
 @dataclass(frozen=True)
@@ -38,6 +65,9 @@ class JudgeResult:
     p_value: float = 1.0
     effect: float = 0.0
     detail: str = ""
+
+
+_NO_BREACH = JudgeResult(False)  # frozen: one shared instance saves an init per healthy look
 
 
 def _norm_sf(z: float) -> float:
@@ -181,9 +211,17 @@ def judge(
     min_points: int = 6,
     counts: bool = True,
     ratio_kpi: bool = False,
+    age_s: float | None = None,
+    grace_s: float = GRACE_S,
 ) -> JudgeResult:
-    """Compare the subject (canary) window with the reference (baseline) window."""
+    """Compare the subject (canary) window with the reference (baseline) window.
+
+    ``age_s`` is the look's event-time age since watching started: the level
+    ``alpha`` is spent by age after ``grace_s`` (at least the policy's ``judge_window``;
+    see ``models.sequential``); None is a single fixed-sample look at the full level.
+    """
     x, y = subject.points, reference.points
+    alpha = spent_alpha(alpha, age_s, grace_s)
     sign = 1.0 if direction == "up" else -1.0
     results: list[JudgeResult] = []
     if len(x) >= min_points and len(y) >= min_points:
@@ -211,7 +249,8 @@ def judge(
         # noise-scaled reference), not equality: see the module docstring
         margin = spread_ratio * noise if ratio_kpi else 1.0
         if (
-            grow > spread_ratio
+            (sy > 0 or not ratio_kpi)  # mostly-zero ratios: the counts test judges them
+            and grow > spread_ratio
             and sx - sy > floor
             and (p := _mw_sorted(dx, dy * margin if margin != 1.0 else dy)) < alpha
         ):
@@ -231,13 +270,13 @@ def judge(
         ratio = rate_c / rate_b if rate_b > 0 else (math.inf if rate_c > 0 else 1.0)
         # clumped real errors (one incident = many errors in one scrape) are not Poisson:
         # also require errors in several buckets, more of them than on the baseline
-        occ_c, occ_b = int((subject.points > 0).sum()), int((reference.points > 0).sum())
+        # (counted only for a candidate: a healthy canary stops at the rate checks)
         if (
             kc >= 3
             and ratio > 1.0 + tolerance
             and rate_c - rate_b > floor
-            and occ_c >= 3
-            and occ_c >= occ_b + 2
+            and (occ_c := int((subject.points > 0).sum())) >= 3
+            and occ_c >= int((reference.points > 0).sum()) + 2
         ):
             p = binom_sf(kc, kc + kb, share)
             if p < alpha:
@@ -251,5 +290,5 @@ def judge(
                     )
                 )
     if not results:
-        return JudgeResult(False)
+        return _NO_BREACH
     return min(results, key=lambda r: r.p_value)

@@ -144,6 +144,7 @@ class Watch:
         w, subject = self.windows, self.subject_track(tick_ms)
         statuses, sustained = [], []
         canary = subject == "canary"
+        age_s = None if self.started_ms is None else (tick_ms - self.started_ms) / 1000.0
         other = "baseline" if canary and w.has_track("baseline", tick_ms - 120_000) else "stable"
         for k in w.kpis:
             kp = k.policy
@@ -155,7 +156,9 @@ class Watch:
                 theirs = w.samples(other, k.index, tick_ms, [kp.window, *spans])
                 ref = theirs[0]
                 pairs = list(zip(mine[1:], theirs[1:], strict=True))
-            st = assess(kp, self.policy, subject, subj, ref, learners.get(kp.name), pairs)
+            st = assess(
+                kp, self.policy, subject, subj, ref, learners.get(kp.name), pairs, age_s
+            )
             statuses.append(st)
             if self.sustain[kp.name].update(st.status, tick_ms):
                 sustained.append(kp.name)

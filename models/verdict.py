@@ -20,6 +20,7 @@ from models.anomaly import LevelScorer
 from models.canary import JudgeResult, judge
 from models.kpi import KpiSample
 from models.policy import AppPolicy, KpiPolicy
+from models.sequential import GRACE_S
 
 
 @dataclass(frozen=True)
@@ -101,8 +102,13 @@ def assess(
     ref: KpiSample | None,
     learned: LevelScorer | None,
     pairs: list[tuple[KpiSample, KpiSample]] | None = None,
+    age_s: float | None = None,
 ) -> KpiStatus:
-    """Apply a KPI's rules to its subject window (absolute, relative, judge, learned)."""
+    """Apply a KPI's rules to its subject window (absolute, relative, judge, learned).
+
+    ``age_s`` (event time since watching started) lets the judge spend its level over a
+    long watch, so a healthy canary watched for hours is not rolled back by chance.
+    """
     need = kpi.min_samples or policy.min_samples
     if subj.samples < need or subj.value is None or not math.isfinite(subj.value):
         why = "no data" if subj.samples == 0 else f"{subj.samples} samples < {need} or no value"
@@ -139,6 +145,8 @@ def assess(
                     floor=kpi.relative_floor * 0.1,
                     min_points=JUDGE_MIN_POINTS,
                     ratio_kpi=kpi.kind == "ratio",
+                    age_s=age_s,
+                    grace_s=max(GRACE_S, policy.judge_window),
                 )
             )
         res = min(results, key=lambda r: (not r.breach, r.p_value))
