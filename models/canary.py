@@ -40,6 +40,10 @@ canary from being rolled back however long it is watched:
 The spread test on gauges and quantiles keeps the textbook fixed-sample form (see
 tests/kpi/test_canary_equivalence.py; its tolerance is the point estimate): a
 tolerance null there drops bench-canary's variance-growth catch from 0.96 to 0.70.
+Like ratios, quantiles carry their observation count (``KpiSample.obs``), and a
+canary on less traffic is compared with the reference spread scaled by its sampling
+noise (a quarter of the requests: per-bucket p99 twice as jumpy, which rolled back
+10 of 50 healthy two-hour canaries before).
 Successive differences share a point, so its p-values are optimistic on lumpy series
 (per-bucket p99 of a few hundred requests): over a long life it relies on the
 spending, which needs the caller to pass ``age_s``.
@@ -53,6 +57,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.kpi import KpiSample
+from models.rank_tests import binom_sf, mann_whitney_sorted, median_sorted
 from models.sequential import GRACE_S, spent_alpha
 
 
@@ -70,132 +75,25 @@ class JudgeResult:
 _NO_BREACH = JudgeResult(False)  # frozen: one shared instance saves an init per healthy look
 
 
-def _norm_sf(z: float) -> float:
-    return 0.5 * math.erfc(z / math.sqrt(2.0))
-
-
-def mann_whitney_greater(x: np.ndarray, y: np.ndarray) -> float:
-    """One-sided p-value that ``x`` tends to be larger than ``y`` (normal approx, ties).
-
-    >>> round(mann_whitney_greater(np.arange(10, 20.0), np.arange(0, 10.0)), 4)
-    0.0001
-    >>> mann_whitney_greater(np.zeros(5), np.zeros(5))
-    1.0
-    """
-    n1, n2 = len(x), len(y)
-    if n1 == 0 or n2 == 0:
-        return 1.0
-    both = np.concatenate([x, y])
-    order = np.argsort(both, kind="mergesort")
-    ranks = np.empty(len(both))
-    sorted_vals = both[order]
-    _, start, counts = np.unique(sorted_vals, return_index=True, return_counts=True)
-    avg = start + (counts + 1) / 2.0
-    ranks[order] = np.repeat(avg, counts)
-    u = ranks[:n1].sum() - n1 * (n1 + 1) / 2.0
-    n = n1 + n2
-    tie = float((counts**3 - counts).sum())
-    var = n1 * n2 / 12.0 * ((n + 1) - tie / (n * (n - 1))) if n > 1 else 0.0
-    if var <= 0:
-        return 1.0
-    z = (u - n1 * n2 / 2.0 - 0.5) / math.sqrt(var)
-    return _norm_sf(z)
-
-
-def _median_sorted(s: np.ndarray) -> float:
-    """``np.median`` of an already sorted, NaN-free array (same float: mean of the middle pair).
-
-    >>> _median_sorted(np.array([1.0, 2.0, 4.0, 8.0])), _median_sorted(np.array([3.0]))
-    (3.0, 3.0)
-    """
-    n = len(s)
-    if n == 0 or s[-1] != s[-1]:  # empty, or NaN (sorts last): np.median gives NaN too
-        return math.nan
-    m = n // 2
-    return float(s[m]) if n % 2 else float((s[m - 1] + s[m]) / 2.0)
-
-
-def _mw_sorted(xs: np.ndarray, ys: np.ndarray) -> float:
-    """``mann_whitney_greater`` on sorted inputs without ``np.unique``: the judge's hot path.
-
-    U counts pairs (x > y, plus half of x == y) with two ``searchsorted`` calls; the tie
-    correction comes from run lengths of the merged sorted sample. U and the tie sum are
-    (half-)integers, exact in float, so the p-value is bit-identical to the rank-sum form.
-    NaN (which ``np.unique`` groups as one value) falls back to that form.
-
-    >>> a, b = np.array([1.0, 2.0, 2.0, 5.0]), np.array([0.0, 2.0, 3.0])
-    >>> _mw_sorted(a, b) == mann_whitney_greater(a, b)
-    True
-    """
-    n1, n2 = len(xs), len(ys)
-    if n1 == 0 or n2 == 0:
-        return 1.0
-    both = np.concatenate((xs, ys))
-    both.sort()
-    if both[-1] != both[-1]:  # NaN sorts last
-        return mann_whitney_greater(xs, ys)
-    lo, hi = int(ys.searchsorted(xs, "left").sum()), int(ys.searchsorted(xs, "right").sum())
-    u = float(lo) + 0.5 * float(hi - lo)
-    n = n1 + n2
-    same = both[1:] == both[:-1]
-    tie = 0.0
-    if same.any():
-        edges = np.flatnonzero(np.concatenate(([True], ~same, [True])))
-        counts = np.diff(edges)
-        tie = float((counts**3 - counts).sum())
-    var = n1 * n2 / 12.0 * ((n + 1) - tie / (n * (n - 1))) if n > 1 else 0.0
-    if var <= 0:
-        return 1.0
-    z = (u - n1 * n2 / 2.0 - 0.5) / math.sqrt(var)
-    return _norm_sf(z)
-
-
-def binom_sf(k: int, n: int, p: float) -> float:
-    """P(X >= k) for X ~ Binomial(n, p), exact in log space (normal approx for huge n).
-
-    >>> round(binom_sf(8, 10, 0.5), 4)
-    0.0547
-    >>> binom_sf(0, 5, 0.3)
-    1.0
-    """
-    if k <= 0:
-        return 1.0
-    if k > n or p <= 0.0:
-        return 0.0
-    if p >= 1.0:
-        return 1.0
-    if n > 20_000:
-        mu, sd = n * p, math.sqrt(n * p * (1 - p))
-        return _norm_sf((k - 0.5 - mu) / sd)
-    i = np.arange(k, n + 1, dtype=float)
-    logs = (
-        math.lgamma(n + 1)
-        - np.vectorize(math.lgamma)(i + 1)
-        - np.vectorize(math.lgamma)(n - i + 1)
-        + i * math.log(p)
-        + (n - i) * math.log1p(-p)
-    )
-    top = logs.max()
-    return float(min(1.0, math.exp(top) * np.exp(logs - top).sum()))
-
-
 def _sampling_noise(subject: KpiSample, reference: KpiSample) -> float:
-    """How much noisier the subject's per-bucket ratios are from sampling alone.
+    """How much noisier the subject's per-bucket values are from sampling alone.
 
     A canary taking 10% of the traffic sees a tenth of the requests per bucket, so
-    its per-bucket error ratio varies ~sqrt(10) times more at the same true rate
-    (binomial sd ~ 1/sqrt(n)). The spread test compares against the reference's
-    variation scaled by that factor, so less traffic alone is never "variance growth".
+    its per-bucket error ratio or latency quantile varies ~sqrt(10) times more at the
+    same true distribution (sd ~ 1/sqrt(n) for a proportion and, asymptotically, for a
+    sample quantile). The spread test compares against the reference's variation
+    scaled by that factor, so less traffic alone is never "variance growth". Samples
+    without observation counts (``obs`` 0: gauges, rates) are not scaled.
 
-    >>> s = KpiSample(0.01, 6, np.zeros(6), num=1, den=60.0)
-    >>> r = KpiSample(0.01, 6, np.zeros(6), num=5, den=540.0)
+    >>> s = KpiSample(0.01, 6, np.zeros(6), obs=60.0)
+    >>> r = KpiSample(0.01, 6, np.zeros(6), obs=540.0)
     >>> _sampling_noise(s, r), _sampling_noise(r, s)
     (3.0, 1.0)
     """
     if not len(subject.points) or not len(reference.points):
         return 1.0
-    ms = subject.den / len(subject.points)
-    mr = reference.den / len(reference.points)
+    ms = subject.obs / len(subject.points)
+    mr = reference.obs / len(reference.points)
     return math.sqrt(mr / ms) if ms > 0 and mr > ms else 1.0
 
 
@@ -228,13 +126,14 @@ def judge(
         xs, ys = x.copy(), y.copy()
         xs.sort()
         ys.sort()
-        mx, my = _median_sorted(xs), _median_sorted(ys)
+        mx, my = median_sorted(xs), median_sorted(ys)
         rel = sign * (mx - my) / abs(my) if my else (math.inf if sign * (mx - my) > 0 else 0.0)
         # the rank test only runs when the effect size could make a breach: a healthy
         # canary (most windows) costs two sorts, and no p-value is ever reported unused
         if rel > tolerance and abs(mx - my) > floor:
             # sorted(-x) is -sorted(x) reversed: negation is exact
-            p = _mw_sorted(xs, ys) if sign > 0 else _mw_sorted(-xs[::-1], -ys[::-1])
+            up = (xs, ys) if sign > 0 else (-xs[::-1], -ys[::-1])
+            p = mann_whitney_sorted(*up)
             if p < alpha:
                 results.append(
                     JudgeResult(True, "shift", p, rel, f"median {mx:.4g} vs {my:.4g} (p={p:.2g})")
@@ -242,17 +141,17 @@ def judge(
         dx, dy = np.abs(x[1:] - x[:-1]), np.abs(y[1:] - y[:-1])  # np.diff, minus overhead
         dx.sort()
         dy.sort()
-        noise = _sampling_noise(subject, reference) if ratio_kpi else 1.0
-        sx, sy = _median_sorted(dx), _median_sorted(dy) * noise
+        noise = _sampling_noise(subject, reference)
+        sx, sy = median_sorted(dx), median_sorted(dy) * noise
         grow = sx / sy if sy > 0 else (math.inf if sx > 0 else 1.0)
         # ratio KPIs test the tolerance itself (H0: canary spread <= spread_ratio x the
         # noise-scaled reference), not equality: see the module docstring
-        margin = spread_ratio * noise if ratio_kpi else 1.0
+        margin = spread_ratio * noise if ratio_kpi else noise
         if (
             (sy > 0 or not ratio_kpi)  # mostly-zero ratios: the counts test judges them
             and grow > spread_ratio
             and sx - sy > floor
-            and (p := _mw_sorted(dx, dy * margin if margin != 1.0 else dy)) < alpha
+            and (p := mann_whitney_sorted(dx, dy * margin if margin != 1.0 else dy)) < alpha
         ):
             results.append(
                 JudgeResult(

@@ -121,6 +121,7 @@ class KpiSample:
     den: float = 0.0  # ratio: total denominator; counter: number of series-buckets
     num_points: np.ndarray | None = None  # ratio: per-bucket numerator
     den_points: np.ndarray | None = None  # ratio: per-bucket denominator
+    obs: float = 0.0  # ratio / quantile: observations (requests) behind the points
 
 
 def _aggregate(points: np.ndarray, how: str, n_series: int) -> float | None:
@@ -205,6 +206,7 @@ def evaluate_spans(
                 td,
                 num_c[m - k :],
                 den_c[m - k :],
+                td,
             )
             for (tn, td), c, k in zip(totals, samples, pn, strict=True)
         ]
@@ -217,10 +219,11 @@ def evaluate_spans(
         both = hist_quantile(p.quantile or 0.5, les, np.vstack([_tails(rows, ns), rows]))
         values, pts_all = both[: len(ns)], both[len(ns) :]
         samples = _tails(counts[:, order[-1]], ns).tolist()
+        observed = _tails(rows[:, -1], ns).tolist()  # the +Inf bucket: every observation
         pts = _kept_tails(pts_all, ~np.isnan(pts_all), ns)
         return [
-            KpiSample(None if math.isnan(v) else float(v), int(c), k)
-            for v, c, k in zip(values.tolist(), samples, pts, strict=True)
+            KpiSample(None if math.isnan(v) else float(v), int(c), k, obs=o)
+            for v, c, k, o in zip(values.tolist(), samples, pts, observed, strict=True)
         ]
     sums_all, counts_all = sums[:, 0], counts[:, 0]
     filled = counts_all > 0

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.canary import mann_whitney_greater
+from models.rank_tests import mann_whitney_greater
 
 
 def interval_values(num: np.ndarray, den: np.ndarray | None, per: int) -> np.ndarray:

@@ -89,6 +89,7 @@ def _same_window(a: KpiSample, b: KpiSample) -> bool:
     return a is b or (
         a.num == b.num
         and a.den == b.den
+        and a.obs == b.obs
         and a.points.shape == b.points.shape
         and bool(np.array_equal(a.points, b.points))
     )

@@ -15,14 +15,10 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.canary import (
-    _median_sorted,
-    _mw_sorted,
-    judge,
-    mann_whitney_greater,
-)
+from models.canary import judge
 from models.kpi import KpiSample
 from models.policy import AppPolicy, KpiPolicy
+from models.rank_tests import mann_whitney_greater, mann_whitney_sorted, median_sorted
 from models.verdict import assess
 
 GRID = st.sampled_from([0.0, 0.0, 0.5, 1.0, 1.0, 2.0, 3.25, 7.0, 100.0, 1e-3])
@@ -54,19 +50,20 @@ def _reference_judge(
 @settings(max_examples=300, deadline=None)
 @given(ARRAYS, ARRAYS)
 def test_sorted_rank_sum_equals_unique_rank_sum_bit_for_bit(x: np.ndarray, y: np.ndarray) -> None:
-    assert _mw_sorted(np.sort(x), np.sort(y)) == mann_whitney_greater(x, y)
+    assert mann_whitney_sorted(np.sort(x), np.sort(y)) == mann_whitney_greater(x, y)
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(VALUES, min_size=1, max_size=41).map(lambda v: np.array(v, dtype=float)))
 def test_median_of_sorted_equals_numpy_median(x: np.ndarray) -> None:
-    assert _median_sorted(np.sort(x)) == float(np.median(x))
+    assert median_sorted(np.sort(x)) == float(np.median(x))
 
 
 def test_nan_input_falls_back_to_the_rank_sum_form() -> None:
     x, y = np.array([1.0, np.nan, 3.0]), np.array([np.nan, 0.5, 2.0])
-    assert _mw_sorted(np.sort(x), np.sort(y)) == mann_whitney_greater(np.sort(x), np.sort(y))
-    assert math.isnan(_median_sorted(np.sort(x)))
+    xs, ys = np.sort(x), np.sort(y)
+    assert mann_whitney_sorted(xs, ys) == mann_whitney_greater(xs, ys)
+    assert math.isnan(median_sorted(np.sort(x)))
 
 
 @settings(max_examples=300, deadline=None)
