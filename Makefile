@@ -8,7 +8,7 @@ SHARED ?= $(abspath ../shared/data)
 
 .PHONY: install install-dev run test test-fast lint schemas demo clean \
         bench bench-ingest bench-predict bench-kpi bench-canary bench-decision \
-        bench-strategy bench-executor bench-api bench-windows
+        bench-strategy bench-executor bench-api bench-windows bench-fleet
 
 install: $(VENV)/.installed
 
@@ -47,7 +47,7 @@ clean:
 DATA ?=
 OUT ?=
 
-bench: bench-ingest bench-predict bench-kpi bench-canary bench-decision bench-strategy \
+bench: bench-ingest bench-predict bench-kpi bench-canary bench-fleet bench-decision bench-strategy \
        bench-executor bench-api bench-history
 
 bench-ingest: install-dev
@@ -79,6 +79,9 @@ bench-kpi: install-dev
 
 bench-canary: install-dev
 	DATA="$(or $(DATA),$(SHARED)/cloud-monitoring/data)" $(PY) tests/bench/bench_canary.py
+
+bench-fleet: install-dev
+	$(PY) tests/bench/bench_fleet.py
 
 bench-windows: install-dev
 	$(PY) tests/bench/bench_windows.py

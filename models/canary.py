@@ -37,16 +37,16 @@ canary from being rolled back however long it is watched:
 * *alpha spending by age* (``models.sequential``): given the look's event-time age,
   the level is spent so its sum over an unbounded life is bounded.
 
-The spread test on gauges and quantiles keeps the textbook fixed-sample form (see
+The spread test on gauges (and quantiles given as plain values) keeps the textbook form (see
 tests/kpi/test_canary_equivalence.py; its tolerance is the point estimate): a
 tolerance null there drops bench-canary's variance-growth catch from 0.96 to 0.70.
-Like ratios, quantiles carry their observation count (``KpiSample.obs``), and a
-canary on less traffic is compared with the reference spread scaled by its sampling
-noise (a quarter of the requests: per-bucket p99 twice as jumpy, which rolled back
-10 of 50 healthy two-hour canaries before).
-Successive differences share a point, so its p-values are optimistic on lumpy series
-(per-bucket p99 of a few hundred requests): over a long life it relies on the
-spending, which needs the caller to pass ``age_s``.
+Latency quantiles computed from histograms are not spread-tested at all: per-bucket
+p99 jitter is mostly sampling noise (it rolled back healthy canaries, 1 in 50 two-hour
+runs even at equal traffic), and "sometimes very slow" is better asked of the histogram
+itself — the tail test (``models.canary_tail``): more requests beyond the baseline's
+quantile bucket than the canary's exposure explains. Ratio spread is scaled by each
+track's observations (``KpiSample.obs``): a canary on a quarter of the traffic is
+twice as jumpy by sampling alone.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models.canary_tail import tail_test
 from models.kpi import KpiSample
 from models.rank_tests import binom_sf, mann_whitney_sorted, median_sorted
 from models.sequential import GRACE_S, spent_alpha
@@ -111,12 +112,15 @@ def judge(
     ratio_kpi: bool = False,
     age_s: float | None = None,
     grace_s: float = GRACE_S,
+    quantile: float | None = None,
 ) -> JudgeResult:
     """Compare the subject (canary) window with the reference (baseline) window.
 
     ``age_s`` is the look's event-time age since watching started: the level
     ``alpha`` is spent by age after ``grace_s`` (at least the policy's ``judge_window``;
     see ``models.sequential``); None is a single fixed-sample look at the full level.
+    ``quantile`` (a latency quantile KPI with its histogram) replaces the spread test
+    by the tail test of ``models.canary_tail``.
     """
     x, y = subject.points, reference.points
     alpha = spent_alpha(alpha, age_s, grace_s)
@@ -138,6 +142,13 @@ def judge(
                 results.append(
                     JudgeResult(True, "shift", p, rel, f"median {mx:.4g} vs {my:.4g} (p={p:.2g})")
                 )
+    tails = quantile is not None and subject.hist is not None and reference.hist is not None
+    if tails and direction == "up":
+        assert quantile is not None
+        hit, p, ratio, detail = tail_test(subject, reference, quantile, tolerance, alpha)
+        if hit:
+            results.append(JudgeResult(True, "tail", p, ratio, detail))
+    if len(x) >= min_points and len(y) >= min_points and not tails:
         dx, dy = np.abs(x[1:] - x[:-1]), np.abs(y[1:] - y[:-1])  # np.diff, minus overhead
         dx.sort()
         dy.sort()

@@ -122,6 +122,8 @@ class KpiSample:
     num_points: np.ndarray | None = None  # ratio: per-bucket numerator
     den_points: np.ndarray | None = None  # ratio: per-bucket denominator
     obs: float = 0.0  # ratio / quantile: observations (requests) behind the points
+    bounds: np.ndarray | None = None  # quantile: sorted ``le`` bounds
+    hist: np.ndarray | None = None  # quantile: per bucket, observations <= each bound
 
 
 def _aggregate(points: np.ndarray, how: str, n_series: int) -> float | None:
@@ -221,9 +223,17 @@ def evaluate_spans(
         samples = _tails(counts[:, order[-1]], ns).tolist()
         observed = _tails(rows[:, -1], ns).tolist()  # the +Inf bucket: every observation
         pts = _kept_tails(pts_all, ~np.isnan(pts_all), ns)
+        m = len(rows)
         return [
-            KpiSample(None if math.isnan(v) else float(v), int(c), k, obs=o)
-            for v, c, k, o in zip(values.tolist(), samples, pts, observed, strict=True)
+            KpiSample(
+                None if math.isnan(v) else float(v),
+                int(c),
+                k,
+                obs=o,
+                bounds=les,
+                hist=rows[m - n :],
+            )
+            for v, c, k, o, n in zip(values.tolist(), samples, pts, observed, sizes, strict=True)
         ]
     sums_all, counts_all = sums[:, 0], counts[:, 0]
     filled = counts_all > 0

@@ -146,6 +146,7 @@ def assess(
                     floor=kpi.relative_floor * 0.1,
                     min_points=JUDGE_MIN_POINTS,
                     ratio_kpi=kpi.kind == "ratio",
+                    quantile=(kpi.quantile or 0.5) if kpi.kind == "quantile" else None,
                     age_s=age_s,
                     grace_s=max(GRACE_S, policy.judge_window),
                 )

@@ -1,0 +1,157 @@
+"""Long healthy watches at realistic traffic splits: false rollbacks, and catch beside them.
+
+Usage: ``make bench-fleet`` (env: DEPLOYMENTS (48), HOURS (2), WORKERS (2)).
+
+bench-canary compares equal tracks for ten minutes. Production canaries differ: a
+canary often takes a quarter or a tenth of the baseline's traffic, and it is watched
+for hours (bake time, slow promotions), i.e. judged at every 10 s tick hundreds of
+times. This bench drives the pure guard (shipped default policy: error ratio, p99
+latency from histograms, CPU, memory) with ``tests.kpi.factory.Fleet`` scrapes — per-pod
+request counters by code, a 7-bucket latency histogram, CPU seconds, memory, every 5 s,
+two scrapes per batch — for ``DEPLOYMENTS`` canaries over a grid of baseline request
+rates (20, 50, 200, 500 rps) and canary traffic shares (1, 1/4, 1/10):
+
+* **controls**: canary = baseline process (0.5 % 5xx, 80 ms median latency), watched
+  for ``HOURS``; any rollback is false;
+* **regressions**: the same grid, watched 30 healthy minutes and then 20 minutes of
+  5xx ×5 (2.5 %), median latency ×2, or latency bursts (median ×5 in a random quarter
+  of the 10 s batches: variance growth at a near-equal median); caught = rolled back after the onset
+  (a rollback before the onset counts as a false rollback, not a catch).
+
+false_rollback = deployments rolled back while healthy / all deployments; catch =
+regressions caught / regressions; median_ttr_s = event time from onset to command.
+
+Last line: ``RESULT fleet false_rollback=<x> catch=<x> median_ttr_s=<x> controls=<n>
+watched_hours=<x>``; per traffic share lines before it.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from models.guard import DeploymentGuard  # noqa: E402
+from models.policy import load_policies  # noqa: E402
+from tests.kpi.factory import T0_MS, Fleet, TrackLoad, lifecycle, of_type  # noqa: E402
+
+RATES = (20.0, 50.0, 200.0, 500.0)
+SHARES = (1.0, 0.25, 0.1)
+SCRAPE_MS = 5000
+ONSET_S, AFTER_S = 1800, 1200
+
+
+@dataclass(frozen=True)
+class Case:
+    index: int
+    rps: float
+    share: float
+    regression: str  # "" (control) | "errors" | "latency"
+    seconds: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    case: Case
+    rolled_at_s: float | None  # event time since the watch began
+    reason: str
+
+
+def run(case: Case) -> Outcome:
+    """One deployment, one guard, scrape by scrape; stops at the first rollback."""
+    dep, app = f"fleet-{case.index}", f"fleet-app-{case.index}"
+    guard = DeploymentGuard(load_policies(None))
+    for ev in lifecycle(dep=dep, app=app):
+        guard.on_deploy_event(ev)
+    base = TrackLoad(rps=case.rps, error_rate=0.005)
+    canary = TrackLoad(rps=case.rps * case.share, error_rate=0.005)
+    bad = {
+        "": canary,
+        "errors": TrackLoad(rps=canary.rps, error_rate=0.025),
+        "latency": TrackLoad(rps=canary.rps, error_rate=0.005, latency_s=0.16),
+        "bursts": TrackLoad(rps=canary.rps, error_rate=0.005, latency_s=0.4),
+    }[case.regression]
+    bursts = np.random.default_rng(case.index).random(case.seconds) < 0.25
+    fleet = Fleet(app=app, deployment_id=dep, seed=1000 + case.index)
+    start = T0_MS + SCRAPE_MS
+    for k in range(0, case.seconds * 1000 // SCRAPE_MS, 2):
+        t = start + k * SCRAPE_MS
+        late = case.regression and (t - start) >= ONSET_S * 1000
+        if case.regression == "bursts":  # slow in a quarter of the batches only
+            late = late and bool(bursts[k])
+        loads = {"baseline": base, "canary": bad if late else canary}
+        rolled = of_type(guard.on_metrics(fleet.scrape(t, loads, 2)), "RollbackCommand")
+        if rolled:
+            at_s = (rolled[0].occurred_at.timestamp() * 1000 - start) / 1000
+            return Outcome(case, at_s, rolled[0].reason)
+    return Outcome(case, None, "")
+
+
+def cases(deployments: int, hours: float) -> list[Case]:
+    grid = [(r, s) for s in SHARES for r in RATES]
+    out = [
+        Case(i, *grid[i % len(grid)], "", int(hours * 3600)) for i in range(deployments)
+    ]
+    for j in range(deployments):
+        kind = ("errors", "latency", "bursts")[j % 3]
+        rps, share = grid[(j // 3) % len(grid)]
+        out.append(Case(deployments + j, rps, share, kind, ONSET_S + AFTER_S))
+    return out
+
+
+def main() -> int:
+    deployments = int(os.environ.get("DEPLOYMENTS", 48))
+    hours = float(os.environ.get("HOURS", 2))
+    workers = int(os.environ.get("WORKERS", 2))
+    todo = cases(deployments, hours)
+    print(f"{deployments} controls x {hours:g} h, {deployments} regressions, {workers} workers")
+    t0 = time.time()
+    results: list[Outcome] = []
+    with ProcessPoolExecutor(workers) as pool:
+        for n, res in enumerate(pool.map(run, todo), 1):
+            results.append(res)
+            if n % 16 == 0 or n == len(todo):
+                print(f"  {n}/{len(todo)} deployments ({time.time() - t0:.0f} s)", flush=True)
+    false, caught, ttr = 0, 0, []
+    controls = [r for r in results if not r.case.regression]
+    regressions = [r for r in results if r.case.regression]
+    for r in results:
+        early = r.rolled_at_s is not None and (
+            not r.case.regression or r.rolled_at_s < ONSET_S
+        )
+        if early:
+            false += 1
+            print(f"  FALSE ROLLBACK {r.case}: at {r.rolled_at_s:.0f} s: {r.reason}")
+        elif r.case.regression and r.rolled_at_s is not None:
+            caught += 1
+            ttr.append(r.rolled_at_s - ONSET_S)
+    kinds = Counter(r.case.regression for r in regressions)
+    hits = Counter(r.case.regression for r in regressions
+                   if r.rolled_at_s is not None and r.rolled_at_s >= ONSET_S)
+    print("caught by regression: " + ", ".join(f"{k} {hits[k]}/{n}" for k, n in kinds.items()))
+    for share in SHARES:
+        mine = [r for r in regressions if r.case.share == share]
+        hit = [r for r in mine if r.rolled_at_s is not None and r.rolled_at_s >= ONSET_S]
+        ctl = [r for r in controls if r.case.share == share]
+        bad = [r for r in ctl if r.rolled_at_s is not None]
+        print(f"canary share {share:g}: controls rolled back {len(bad)}/{len(ctl)}, "
+              f"regressions caught {len(hit)}/{len(mine)}")
+    watched = sum(r.case.seconds for r in controls) / 3600
+    med = statistics.median(ttr) if ttr else float("nan")
+    print(f"RESULT fleet false_rollback={false / len(results):.3f} "
+          f"catch={caught / max(len(regressions), 1):.3f} median_ttr_s={med:.0f} "
+          f"controls={len(controls)} watched_hours={watched:.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
