@@ -1,6 +1,6 @@
 """Long healthy watches at realistic traffic splits: false rollbacks, and catch beside them.
 
-Usage: ``make bench-fleet`` (env: DEPLOYMENTS (48), HOURS (2), WORKERS (2)).
+Usage: ``make bench-fleet`` (env: DEPLOYMENTS (50), HOURS (2), WORKERS (2)).
 
 bench-canary compares equal tracks for ten minutes. Production canaries differ: a
 canary often takes a quarter or a tenth of the baseline's traffic, and it is watched
@@ -14,9 +14,10 @@ rates (20, 50, 200, 500 rps) and canary traffic shares (1, 1/4, 1/10):
 * **controls**: canary = baseline process (0.5 % 5xx, 80 ms median latency), watched
   for ``HOURS``; any rollback is false;
 * **regressions**: the same grid, watched 30 healthy minutes and then 20 minutes of
-  5xx ×5 (2.5 %), median latency ×2, or latency bursts (median ×5 in a random quarter
-  of the 10 s batches: variance growth at a near-equal median); caught = rolled back after the onset
-  (a rollback before the onset counts as a false rollback, not a catch).
+  5xx ×5 (2.5 %), median latency ×2, latency bursts (median ×5 in a random quarter
+  of the 10 s batches: variance growth at a near-equal median), and two subtle ones
+  just past the default policy's ratios: 5xx ×3 and latency ×1.6; caught = rolled
+  back after the onset (a rollback before the onset is a false rollback, not a catch).
 
 false_rollback = deployments rolled back while healthy / all deployments; catch =
 regressions caught / regressions; median_ttr_s = event time from onset to command.
@@ -48,6 +49,7 @@ RATES = (20.0, 50.0, 200.0, 500.0)
 SHARES = (1.0, 0.25, 0.1)
 SCRAPE_MS = 5000
 ONSET_S, AFTER_S = 1800, 1200
+KINDS = ("errors", "latency", "bursts", "errors_x3", "latency_x1.6")
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ class Case:
     index: int
     rps: float
     share: float
-    regression: str  # "" (control) | "errors" | "latency"
+    regression: str  # "" (control) | one of KINDS
     seconds: int
 
 
@@ -79,6 +81,8 @@ def run(case: Case) -> Outcome:
         "errors": TrackLoad(rps=canary.rps, error_rate=0.025),
         "latency": TrackLoad(rps=canary.rps, error_rate=0.005, latency_s=0.16),
         "bursts": TrackLoad(rps=canary.rps, error_rate=0.005, latency_s=0.4),
+        "errors_x3": TrackLoad(rps=canary.rps, error_rate=0.015),
+        "latency_x1.6": TrackLoad(rps=canary.rps, error_rate=0.005, latency_s=0.128),
     }[case.regression]
     bursts = np.random.default_rng(case.index).random(case.seconds) < 0.25
     fleet = Fleet(app=app, deployment_id=dep, seed=1000 + case.index)
@@ -102,14 +106,14 @@ def cases(deployments: int, hours: float) -> list[Case]:
         Case(i, *grid[i % len(grid)], "", int(hours * 3600)) for i in range(deployments)
     ]
     for j in range(deployments):
-        kind = ("errors", "latency", "bursts")[j % 3]
-        rps, share = grid[(j // 3) % len(grid)]
+        kind = KINDS[j % len(KINDS)]
+        rps, share = grid[(j // len(KINDS)) % len(grid)]
         out.append(Case(deployments + j, rps, share, kind, ONSET_S + AFTER_S))
     return out
 
 
 def main() -> int:
-    deployments = int(os.environ.get("DEPLOYMENTS", 48))
+    deployments = int(os.environ.get("DEPLOYMENTS", 50))
     hours = float(os.environ.get("HOURS", 2))
     workers = int(os.environ.get("WORKERS", 2))
     todo = cases(deployments, hours)
