@@ -47,8 +47,8 @@ p99 jitter is mostly sampling noise (it rolled back healthy canaries, 1 in 50 tw
 runs even at equal traffic), and "sometimes very slow" is better asked of the histogram
 itself — the tail test (``models.canary_tail``): more requests beyond the baseline's
 quantile bucket than the canary's exposure explains. Ratio spread is scaled by each
-track's observations (``KpiSample.obs``): a canary on a quarter of the traffic is
-twice as jumpy by sampling alone.
+track's requests (``KpiSample.den``): a canary on a quarter of the traffic is twice
+as jumpy by sampling alone.
 """
 
 from __future__ import annotations
@@ -60,7 +60,13 @@ import numpy as np
 
 from models.canary_tail import tail_test
 from models.kpi import KpiSample
-from models.rank_tests import binom_sf, mann_whitney_sorted, median_sorted
+from models.rank_tests import (
+    excess_share_p,
+    mann_whitney_sorted,
+    median_sorted,
+    rate_ratio,
+    worst_buckets,
+)
 from models.sequential import GRACE_S, spent_alpha
 
 
@@ -82,21 +88,21 @@ def _sampling_noise(subject: KpiSample, reference: KpiSample) -> float:
     """How much noisier the subject's per-bucket values are from sampling alone.
 
     A canary taking 10% of the traffic sees a tenth of the requests per bucket, so
-    its per-bucket error ratio or latency quantile varies ~sqrt(10) times more at the
-    same true distribution (sd ~ 1/sqrt(n) for a proportion and, asymptotically, for a
-    sample quantile). The spread test compares against the reference's variation
-    scaled by that factor, so less traffic alone is never "variance growth". Samples
-    without observation counts (``obs`` 0: gauges, rates) are not scaled.
+    its per-bucket error ratio varies ~sqrt(10) times more at the same true rate
+    (sd ~ 1/sqrt(n) for a proportion). The spread test compares against the
+    reference's variation scaled by that factor, so less traffic alone is never
+    "variance growth". The judge scales ratio KPIs only (``den``: the requests);
+    latency histograms take the tail test instead.
 
-    >>> s = KpiSample(0.01, 6, np.zeros(6), obs=60.0)
-    >>> r = KpiSample(0.01, 6, np.zeros(6), obs=540.0)
+    >>> s = KpiSample(0.01, 6, np.zeros(6), num=1, den=60.0)
+    >>> r = KpiSample(0.01, 6, np.zeros(6), num=5, den=540.0)
     >>> _sampling_noise(s, r), _sampling_noise(r, s)
     (3.0, 1.0)
     """
     if not len(subject.points) or not len(reference.points):
         return 1.0
-    ms = subject.obs / len(subject.points)
-    mr = reference.obs / len(reference.points)
+    ms = subject.den / len(subject.points)
+    mr = reference.den / len(reference.points)
     return math.sqrt(mr / ms) if ms > 0 and mr > ms else 1.0
 
 
@@ -128,7 +134,8 @@ def judge(
     alpha = spent_alpha(alpha, age_s, grace_s)
     sign = 1.0 if direction == "up" else -1.0
     results: list[JudgeResult] = []
-    if len(x) >= min_points and len(y) >= min_points:
+    enough = len(x) >= min_points and len(y) >= min_points
+    if enough:
         xs, ys = x.copy(), y.copy()
         xs.sort()
         ys.sort()
@@ -144,22 +151,22 @@ def judge(
                 results.append(
                     JudgeResult(True, "shift", p, rel, f"median {mx:.4g} vs {my:.4g} (p={p:.2g})")
                 )
-    tails = quantile is not None and subject.hist is not None and reference.hist is not None
-    if tails and direction == "up":
-        assert quantile is not None
-        hit, p, ratio, detail = tail_test(subject, reference, quantile, tolerance, alpha)
-        if hit:
-            results.append(JudgeResult(True, "tail", p, ratio, detail))
-    if len(x) >= min_points and len(y) >= min_points and not tails:
+    if quantile is not None and subject.hist is not None and reference.hist is not None:
+        # a latency histogram: its tail test stands in for the spread test
+        if direction == "up":
+            hit, p, ratio, detail = tail_test(subject, reference, quantile, tolerance, alpha)
+            if hit:
+                results.append(JudgeResult(True, "tail", p, ratio, detail))
+    elif enough:
         dx, dy = np.abs(x[1:] - x[:-1]), np.abs(y[1:] - y[:-1])  # np.diff, minus overhead
         dx.sort()
         dy.sort()
-        noise = _sampling_noise(subject, reference)
+        noise = _sampling_noise(subject, reference) if ratio_kpi else 1.0
         sx, sy = median_sorted(dx), median_sorted(dy) * noise
-        grow = sx / sy if sy > 0 else (math.inf if sx > 0 else 1.0)
+        grow = rate_ratio(sx, sy)
         # ratio KPIs test the tolerance itself (H0: canary spread <= spread_ratio x the
         # noise-scaled reference), not equality: see the module docstring
-        margin = spread_ratio * noise if ratio_kpi else noise
+        margin = spread_ratio * noise if ratio_kpi else 1.0
         if (
             (sy > 0 or not ratio_kpi)  # mostly-zero ratios: the counts test judges them
             and grow > spread_ratio
@@ -205,22 +212,24 @@ def _counts_test(
         forms.append((subject.num, subject.den))
     nums, dens = subject.num_points, subject.den_points
     if nums is not None and dens is not None and len(nums) == len(dens) and len(nums) > 2:
-        worst = np.argsort(nums)[len(nums) - 2 :]
+        worst = worst_buckets(nums)
         left_out = float(nums[worst].sum()), float(dens[worst].sum())
         forms.append((subject.num - left_out[0], subject.den - left_out[1]))
-    kb, rate_b = int(round(reference.num)), reference.num / reference.den
+    rate_b = reference.num / reference.den
     best: JudgeResult | None = None
     for num, den in forms:
-        kc = int(round(num))
-        if den <= 0 or kc < 3:
+        if den <= 0 or int(round(num)) < 3:
             continue
         rate_c = num / den
-        ratio = rate_c / rate_b if rate_b > 0 else (math.inf if rate_c > 0 else 1.0)
+        ratio = rate_ratio(rate_c, rate_b)
         if ratio <= 1.0 + tolerance or rate_c - rate_b <= floor:
             continue  # a healthy canary stops here, before any p-value
-        share = den / (den + reference.den)
-        p = binom_sf(kc, kc + kb, share)
+        p = excess_share_p(num, den, reference.num, reference.den)
         if p < alpha and (best is None or p < best.p_value):
-            detail = f"{kc} vs {kb} events at exposure share {share:.2f} (p={p:.2g})"
+            share = den / (den + reference.den)
+            detail = (
+                f"{int(round(num))} vs {int(round(reference.num))} events at exposure share "
+                f"{share:.2f} (p={p:.2g})"
+            )
             best = JudgeResult(True, "counts", p, ratio, detail)
     return best

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from models.kpi import KpiSample
-from models.rank_tests import binom_sf
+from models.rank_tests import excess_share_p, rate_ratio, worst_buckets
 
 MIN_BUCKETS = 3  # slow requests must remain once the MIN_BUCKETS - 1 worst buckets go
 
@@ -58,19 +58,19 @@ def tail_test(
         return False, 1.0, 1.0, ""
     above_s, above_r = _above(hs, idx), _above(hr, idx)
     # robust to incidents: the canary's MIN_BUCKETS - 1 worst scrape buckets are left out
-    worst = np.argsort(above_s)[len(above_s) - (MIN_BUCKETS - 1) :]
+    worst = worst_buckets(above_s, MIN_BUCKETS - 1)
     kc = float(above_s.sum() - above_s[worst].sum())
     total_s -= float(hs[worst, -1].sum())
     kb = float(above_r.sum())
     if total_s <= 0:
         return False, 1.0, 1.0, ""
     rate_s, rate_r = kc / total_s, kb / total_r
-    ratio = rate_s / rate_r if rate_r > 0 else (np.inf if rate_s > 0 else 1.0)
+    ratio = rate_ratio(rate_s, rate_r)
     if not (ratio > 1.0 + tolerance and rate_s > 1.0 - q):
-        return False, 1.0, float(ratio), ""
-    p = binom_sf(int(round(kc)), int(round(kc + kb)), total_s / (total_s + total_r))
+        return False, 1.0, ratio, ""
+    p = excess_share_p(kc, total_s, kb, total_r)
     detail = (
         f"{rate_s:.2%} of requests above {les[idx]:g} s vs {rate_r:.2%} on the baseline "
         f"(p={p:.2g}, worst {MIN_BUCKETS - 1} buckets left out)"
     )
-    return p < alpha, p, float(ratio), detail
+    return p < alpha, p, ratio, detail

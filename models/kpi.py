@@ -121,7 +121,6 @@ class KpiSample:
     den: float = 0.0  # ratio: total denominator; counter: number of series-buckets
     num_points: np.ndarray | None = None  # ratio: per-bucket numerator
     den_points: np.ndarray | None = None  # ratio: per-bucket denominator
-    obs: float = 0.0  # ratio / quantile: observations (requests) behind the points
     bounds: np.ndarray | None = None  # quantile: sorted ``le`` bounds
     hist: np.ndarray | None = None  # quantile: per bucket, observations <= each bound
 
@@ -208,7 +207,6 @@ def evaluate_spans(
                 td,
                 num_c[m - k :],
                 den_c[m - k :],
-                td,
             )
             for (tn, td), c, k in zip(totals, samples, pn, strict=True)
         ]
@@ -221,7 +219,6 @@ def evaluate_spans(
         both = hist_quantile(p.quantile or 0.5, les, np.vstack([_tails(rows, ns), rows]))
         values, pts_all = both[: len(ns)], both[len(ns) :]
         samples = _tails(counts[:, order[-1]], ns).tolist()
-        observed = _tails(rows[:, -1], ns).tolist()  # the +Inf bucket: every observation
         pts = _kept_tails(pts_all, ~np.isnan(pts_all), ns)
         m = len(rows)
         return [
@@ -229,11 +226,10 @@ def evaluate_spans(
                 None if math.isnan(v) else float(v),
                 int(c),
                 k,
-                obs=o,
                 bounds=les,
                 hist=rows[m - n :],
             )
-            for v, c, k, o, n in zip(values.tolist(), samples, pts, observed, sizes, strict=True)
+            for v, c, k, n in zip(values.tolist(), samples, pts, sizes, strict=True)
         ]
     sums_all, counts_all = sums[:, 0], counts[:, 0]
     filled = counts_all > 0

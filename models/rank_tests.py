@@ -1,8 +1,9 @@
 """Rank and count tests of the canary judge, in the forms its hot path needs.
 
 Normal-approximation Mann-Whitney with tie correction (and a variant for already
-sorted inputs that skips ``np.unique``), the median of a sorted array, and an exact
-binomial upper tail. Kept apart from the judge's decision logic (``models.canary``).
+sorted inputs that skips ``np.unique``), the median of a sorted array, an exact
+binomial upper tail, and the pieces both event-count tests (sparse errors, slow
+requests) share. Kept apart from the judge's decision logic (``models.canary``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,16 @@ import numpy as np
 
 def _norm_sf(z: float) -> float:
     return 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
+def _u_p_value(u: float, n1: int, n2: int, tie: float) -> float:
+    """One-sided p-value of the U statistic (normal approximation, tie-corrected variance)."""
+    n = n1 + n2
+    var = n1 * n2 / 12.0 * ((n + 1) - tie / (n * (n - 1))) if n > 1 else 0.0
+    if var <= 0:
+        return 1.0
+    z = (u - n1 * n2 / 2.0 - 0.5) / math.sqrt(var)
+    return _norm_sf(z)
 
 
 def mann_whitney_greater(x: np.ndarray, y: np.ndarray) -> float:
@@ -35,13 +46,7 @@ def mann_whitney_greater(x: np.ndarray, y: np.ndarray) -> float:
     avg = start + (counts + 1) / 2.0
     ranks[order] = np.repeat(avg, counts)
     u = ranks[:n1].sum() - n1 * (n1 + 1) / 2.0
-    n = n1 + n2
-    tie = float((counts**3 - counts).sum())
-    var = n1 * n2 / 12.0 * ((n + 1) - tie / (n * (n - 1))) if n > 1 else 0.0
-    if var <= 0:
-        return 1.0
-    z = (u - n1 * n2 / 2.0 - 0.5) / math.sqrt(var)
-    return _norm_sf(z)
+    return _u_p_value(float(u), n1, n2, float((counts**3 - counts).sum()))
 
 
 def median_sorted(s: np.ndarray) -> float:
@@ -78,18 +83,13 @@ def mann_whitney_sorted(xs: np.ndarray, ys: np.ndarray) -> float:
         return mann_whitney_greater(xs, ys)
     lo, hi = int(ys.searchsorted(xs, "left").sum()), int(ys.searchsorted(xs, "right").sum())
     u = float(lo) + 0.5 * float(hi - lo)
-    n = n1 + n2
     same = both[1:] == both[:-1]
     tie = 0.0
     if same.any():
         edges = np.flatnonzero(np.concatenate(([True], ~same, [True])))
         counts = np.diff(edges)
         tie = float((counts**3 - counts).sum())
-    var = n1 * n2 / 12.0 * ((n + 1) - tie / (n * (n - 1))) if n > 1 else 0.0
-    if var <= 0:
-        return 1.0
-    z = (u - n1 * n2 / 2.0 - 0.5) / math.sqrt(var)
-    return _norm_sf(z)
+    return _u_p_value(u, n1, n2, tie)
 
 
 def binom_sf(k: int, n: int, p: float) -> float:
@@ -119,3 +119,29 @@ def binom_sf(k: int, n: int, p: float) -> float:
     )
     top = logs.max()
     return float(min(1.0, math.exp(top) * np.exp(logs - top).sum()))
+
+
+def rate_ratio(rate: float, reference: float) -> float:
+    """``rate / reference``; a positive rate over a zero reference is infinite, 0/0 is 1.
+
+    >>> rate_ratio(0.02, 0.01), rate_ratio(0.01, 0.0), rate_ratio(0.0, 0.0)
+    (2.0, inf, 1.0)
+    """
+    if reference > 0:
+        return rate / reference
+    return math.inf if rate > 0 else 1.0
+
+
+def worst_buckets(events: np.ndarray, k: int = 2) -> np.ndarray:
+    """Indexes of the ``k`` buckets with the most events: incidents the tests leave out."""
+    return np.argsort(events)[len(events) - k :]
+
+
+def excess_share_p(events: float, exposure: float, ref_events: float, ref_exposure: float) -> float:
+    """P-value that one side has more than its exposure share of all events (binomial).
+
+    >>> round(excess_share_p(8, 1.0, 2, 1.0), 4)
+    0.0547
+    """
+    k, kb = int(round(events)), int(round(ref_events))
+    return binom_sf(k, k + kb, exposure / (exposure + ref_exposure))

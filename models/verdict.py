@@ -89,7 +89,6 @@ def _same_window(a: KpiSample, b: KpiSample) -> bool:
     return a is b or (
         a.num == b.num
         and a.den == b.den
-        and a.obs == b.obs
         and a.points.shape == b.points.shape
         and bool(np.array_equal(a.points, b.points))
     )
@@ -131,6 +130,8 @@ def assess(
         ratio = kpi.max_ratio if kpi.direction == "up" else kpi.min_ratio
         tol = abs(ratio - 1.0) if ratio is not None else DEFAULT_TOLERANCE
         alpha = 1.0 - policy.judge_confidence  # per span: nested spans are correlated
+        quantile = (kpi.quantile or 0.5) if kpi.kind == "quantile" else None
+        grace_s = max(GRACE_S, policy.judge_window)
         results: list[JudgeResult] = []
         for i, (a, b) in enumerate(usable):
             if i and _same_window(a, usable[i - 1][0]) and _same_window(b, usable[i - 1][1]):
@@ -146,9 +147,9 @@ def assess(
                     floor=kpi.relative_floor * 0.1,
                     min_points=JUDGE_MIN_POINTS,
                     ratio_kpi=kpi.kind == "ratio",
-                    quantile=(kpi.quantile or 0.5) if kpi.kind == "quantile" else None,
+                    quantile=quantile,
                     age_s=age_s,
-                    grace_s=max(GRACE_S, policy.judge_window),
+                    grace_s=grace_s,
                 )
             )
         res = min(results, key=lambda r: (not r.breach, r.p_value))

@@ -41,9 +41,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from models.guard import DeploymentGuard  # noqa: E402
-from models.policy import load_policies  # noqa: E402
-from tests.kpi.factory import T0_MS, Fleet, TrackLoad, lifecycle, of_type  # noqa: E402
+from tests.kpi.factory import T0_MS, Fleet, TrackLoad, canary_guard, of_type  # noqa: E402
 
 RATES = (20.0, 50.0, 200.0, 500.0)
 SHARES = (1.0, 0.25, 0.1)
@@ -71,9 +69,7 @@ class Outcome:
 def run(case: Case) -> Outcome:
     """One deployment, one guard, scrape by scrape; stops at the first rollback."""
     dep, app = f"fleet-{case.index}", f"fleet-app-{case.index}"
-    guard = DeploymentGuard(load_policies(None))
-    for ev in lifecycle(dep=dep, app=app):
-        guard.on_deploy_event(ev)
+    guard = canary_guard(dep, app)
     base = TrackLoad(rps=case.rps, error_rate=0.005)
     canary = TrackLoad(rps=case.rps * case.share, error_rate=0.005)
     bad = {

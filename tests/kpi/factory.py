@@ -170,6 +170,17 @@ def lifecycle(
     return req, start
 
 
+def canary_guard(dep: str = "d1", app: str = "web") -> Any:
+    """A guard on the shipped default policy, watching canary ``dep`` of ``app``."""
+    from models.guard import DeploymentGuard
+    from models.policy import load_policies
+
+    guard = DeploymentGuard(load_policies(None))
+    for ev in lifecycle(dep=dep, app=app):
+        guard.on_deploy_event(ev)
+    return guard
+
+
 def step(dep: str, app: str, t_ms: int, phase: str = "promoted") -> DeploymentStep:
     return DeploymentStep(
         id=derived_id(dep, "step", t_ms),

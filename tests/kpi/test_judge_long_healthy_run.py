@@ -28,7 +28,7 @@ from models.sequential import GRACE_S, spent_alpha, spent_total
 from models.verdict import assess
 from schemas import KpiWindow, RollbackCommand
 from tests.bench.decision_load import throughput_batches
-from tests.kpi.factory import T0_MS, Fleet, TrackLoad, drive, lifecycle, of_type
+from tests.kpi.factory import T0_MS, Fleet, TrackLoad, canary_guard, drive, of_type
 
 ALPHA = 1.0 - 0.99995  # the shipped judge_confidence
 
@@ -84,9 +84,7 @@ def test_the_reported_false_spread_breach_is_within_the_tolerance() -> None:
 
 def test_a_modest_sustained_error_rate_regression_is_still_rolled_back() -> None:
     """0.5 % → 1.1 % errors (×2.2, just past max_ratio 2) after 20 healthy minutes."""
-    g = DeploymentGuard(load_policies(None))
-    for ev in lifecycle():
-        g.on_deploy_event(ev)
+    g = canary_guard()
     healthy = {
         "baseline": TrackLoad(rps=200, error_rate=0.005),
         "canary": TrackLoad(rps=200, error_rate=0.005),
@@ -165,9 +163,7 @@ def test_a_watch_passes_each_ticks_age_since_watching_started(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(kw, "assess", spy)
-    g = DeploymentGuard(load_policies(None))
-    for ev in lifecycle():
-        g.on_deploy_event(ev)
+    g = canary_guard()
     healthy = {"baseline": TrackLoad(rps=50), "canary": TrackLoad(rps=50)}
     drive(g, Fleet(seed=1), lambda i: healthy, T0_MS + 5000, 40, 12)
     ages = [a for a in seen if a is not None]
@@ -177,9 +173,7 @@ def test_a_watch_passes_each_ticks_age_since_watching_started(
 
 def _quarter_traffic(canary_latency_s: float, onset: int) -> list[object]:
     """Baseline 200 rps, canary 50 rps (a quarter of the traffic), 5xx 0.5 %, 40 minutes."""
-    g = DeploymentGuard(load_policies(None))
-    for ev in lifecycle(dep="d6", app="app6"):
-        g.on_deploy_event(ev)
+    g = canary_guard("d6", "app6")
     base = TrackLoad(rps=200, error_rate=0.005)
     healthy = {"baseline": base, "canary": TrackLoad(rps=50, error_rate=0.005)}
     slow = {**healthy, "canary": TrackLoad(rps=50, error_rate=0.005, latency_s=canary_latency_s)}
@@ -207,8 +201,8 @@ def test_a_slower_canary_on_a_quarter_of_the_traffic_is_still_rolled_back() -> N
 
 def test_sampling_noise_counts_the_observations_behind_each_bucket() -> None:
     """A quarter of the requests per bucket: the reference spread is doubled."""
-    ref = KpiSample(0.2, 12, np.full(12, 0.2), obs=1200.0)
-    sub = KpiSample(0.2, 12, np.full(12, 0.2), obs=300.0)
+    ref = KpiSample(0.2, 12, np.full(12, 0.2), den=1200.0)
+    sub = KpiSample(0.2, 12, np.full(12, 0.2), den=300.0)
     no_counts = KpiSample(0.2, 12, np.full(12, 0.2))
     assert _sampling_noise(sub, ref) == 2.0
     assert _sampling_noise(ref, sub) == 1.0 and _sampling_noise(no_counts, ref) == 1.0

@@ -9,27 +9,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.guard import DeploymentGuard
-from models.policy import load_policies
-from tests.kpi.factory import T0_MS, Fleet, TrackLoad, lifecycle, of_type
+from tests.kpi.factory import T0_MS, Fleet, TrackLoad, canary_guard, drive, of_type
 
 ONSET = 120  # scrapes of 5 s: ten healthy minutes first
 
 
 def _watch(slow_at: set[int] | None, minutes: int = 40, seed: int = 1051) -> list[object]:
     """Baseline and canary at 50 rps each; the canary is slow (median 0.4 s) at ``slow_at``."""
-    g = DeploymentGuard(load_policies(None))
-    for ev in lifecycle(dep="tail", app="tail-app"):
-        g.on_deploy_event(ev)
     ok = TrackLoad(rps=50, error_rate=0.005)
     slow = TrackLoad(rps=50, error_rate=0.005, latency_s=0.4)
+
+    def loads(k: int) -> dict[str, TrackLoad]:
+        return {"baseline": ok, "canary": slow if slow_at is not None and k in slow_at else ok}
+
     fleet = Fleet(app="tail-app", deployment_id="tail", seed=seed)
-    out: list[object] = []
-    for k in range(0, minutes * 12, 2):
-        canary = slow if slow_at is not None and k in slow_at else ok
-        loads = {"baseline": ok, "canary": canary}
-        out += g.on_metrics(fleet.scrape(T0_MS + 5000 + k * 5000, loads, 2))
-    return out
+    return drive(canary_guard("tail", "tail-app"), fleet, loads, T0_MS + 5000, minutes * 12, 2)
 
 
 def test_a_healthy_equal_traffic_canary_is_not_rolled_back_on_p99_jitter() -> None:

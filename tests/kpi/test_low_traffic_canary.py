@@ -12,9 +12,7 @@ were at 20 and 50 rps baselines, where the absolute ``max`` is noisier to test.)
 
 from __future__ import annotations
 
-from models.guard import DeploymentGuard
-from models.policy import load_policies
-from tests.kpi.factory import T0_MS, Fleet, TrackLoad, lifecycle, of_type
+from tests.kpi.factory import T0_MS, Fleet, TrackLoad, canary_guard, drive, of_type
 
 ONSET = 120  # scrapes of 5 s
 
@@ -24,16 +22,13 @@ def _watch(canary_at: dict[int, TrackLoad], seed: int) -> list[object]:
 
     (Rates stay under the shipped absolute ``max: 0.05``: this is about the judge.)
     """
-    g = DeploymentGuard(load_policies(None))
-    for ev in lifecycle(dep="low", app="low-app"):
-        g.on_deploy_event(ev)
     base, canary = TrackLoad(rps=100, error_rate=0.005), TrackLoad(rps=10, error_rate=0.005)
+
+    def loads(k: int) -> dict[str, TrackLoad]:
+        return {"baseline": base, "canary": canary_at.get(k, canary)}
+
     fleet = Fleet(app="low-app", deployment_id="low", seed=seed)
-    out: list[object] = []
-    for k in range(0, 480, 2):
-        loads = {"baseline": base, "canary": canary_at.get(k, canary)}
-        out += g.on_metrics(fleet.scrape(T0_MS + 5000 + k * 5000, loads, 2))
-    return out
+    return drive(canary_guard("low", "low-app"), fleet, loads, T0_MS + 5000, 480, 2)
 
 
 def test_five_times_the_error_rate_on_a_tenth_of_the_traffic_is_rolled_back() -> None:
