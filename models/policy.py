@@ -124,6 +124,13 @@ class KpiPolicy(_Strict):
     for_: Duration | None = Field(default=None, alias="for")
     x_of_y: XofY = None
     min_samples: int | None = Field(default=None, ge=1)
+    count_confidence: float = Field(
+        default=0.99,
+        ge=0.0,
+        lt=1.0,
+        description="ratio of event counts: max/min breach only when the window's counts put "
+        "the true ratio past the threshold at this confidence (binomial); 0 = value only",
+    )
     judge: bool = Field(default=True, description="also run the canary-vs-baseline judge")
     learned: bool = Field(default=True, description="also use the learned anomaly threshold")
 

@@ -20,6 +20,7 @@ from models.anomaly import LevelScorer
 from models.canary import JudgeResult, judge
 from models.kpi import KpiSample
 from models.policy import AppPolicy, KpiPolicy
+from models.rank_tests import ratio_beyond_p
 from models.sequential import GRACE_S
 
 
@@ -43,13 +44,14 @@ def _bad(value: float, limit: float, direction: str) -> bool:
     return value > limit if direction == "up" else value < limit
 
 
+Check = tuple[bool, str, float | None, str]  # (breach, rule, threshold, detail)
 JUDGE_MIN_POINTS = 6
 DEFAULT_TOLERANCE = 0.2
 
 
-def _relative(kpi: KpiPolicy, v: float, base: float) -> list[tuple[bool, str, float | None, str]]:
+def _relative(kpi: KpiPolicy, v: float, base: float) -> list[Check]:
     """Thresholds relative to a baseline value (another track, or the learned level)."""
-    out: list[tuple[bool, str, float | None, str]] = []
+    out: list[Check] = []
     above_floor = v > kpi.relative_floor if kpi.direction == "up" else base > kpi.relative_floor
     if kpi.max_ratio is not None:
         lim = base * kpi.max_ratio
@@ -81,6 +83,28 @@ def _relative(kpi: KpiPolicy, v: float, base: float) -> list[tuple[bool, str, fl
                 f"{v:.4g} beyond baseline {base:.4g} by more than {kpi.max_delta:g}",
             )
         )
+    return out
+
+
+def _absolute(kpi: KpiPolicy, subj: KpiSample, v: float) -> list[Check]:
+    """``max``/``min`` checks; for a ratio of counts, the counts must rule out chance.
+
+    A canary on a few requests per second sees 4 errors in 60 requests (6.7 %) at a true
+    3 % often enough to sustain a breach of ``max: 0.05`` over hours; the binomial test
+    at ``count_confidence`` fires on 30 of 60 at once, and at high traffic barely moves
+    the threshold (6,000 requests: about 5.7 % at 0.99).
+    """
+    out: list[Check] = []
+    for limit, rule, way in ((kpi.max, "max", "up"), (kpi.min, "min", "down")):
+        if limit is None:
+            continue
+        bad = v > limit if way == "up" else v < limit
+        detail = f"{v:.4g} {'>' if way == 'up' else '<'} {rule} {limit:.4g}"
+        if bad and kpi.kind == "ratio" and kpi.count_confidence > 0:
+            p = ratio_beyond_p(subj.num, subj.den, limit, way)
+            bad = p < 1.0 - kpi.count_confidence
+            detail += f" ({subj.num:.0f} of {subj.den:.0f}, binomial p={p:.2g})"
+        out.append((bad, rule, limit, detail))
     return out
 
 
@@ -119,11 +143,7 @@ def assess(
     score = None
     if learned is not None and kpi.learned and learned.n >= policy.anomaly.min_history:
         score = learned.score(v, kpi.direction)
-    checks: list[tuple[bool, str, float | None, str]] = []
-    if kpi.max is not None:
-        checks.append((v > kpi.max, "max", kpi.max, f"{v:.4g} > max {kpi.max:.4g}"))
-    if kpi.min is not None:
-        checks.append((v < kpi.min, "min", kpi.min, f"{v:.4g} < min {kpi.min:.4g}"))
+    checks = _absolute(kpi, subj, v)
     usable = [p for p in pairs or [] if min(len(p[0].points), len(p[1].points)) >= JUDGE_MIN_POINTS]
     if kpi.judge and usable and track == "canary":
         # canary vs baseline: the judge decides, the relative rule sets its effect size

@@ -11,7 +11,8 @@ request counters by code, a 7-bucket latency histogram, CPU seconds, memory, eve
 two scrapes per batch — for ``DEPLOYMENTS`` canaries over a grid of baseline request
 rates (20, 50, 200, 500 rps) and canary traffic shares (1, 1/4, 1/10):
 
-* **controls**: canary = baseline process (0.5 % 5xx, 80 ms median latency), watched
+* **controls**: canary = baseline process (80 ms median latency; 0.5 % 5xx, or 3 % —
+  near the policy's absolute ``max: 0.05`` — in alternate rounds of the grid), watched
   for ``HOURS``; any rollback is false;
 * **regressions**: the same grid, watched 30 healthy minutes and then 20 minutes of
   5xx ×5 (2.5 %), median latency ×2, latency bursts (median ×5 in a random quarter
@@ -47,6 +48,7 @@ RATES = (20.0, 50.0, 200.0, 500.0)
 SHARES = (1.0, 0.25, 0.1)
 SCRAPE_MS = 5000
 ONSET_S, AFTER_S = 1800, 1200
+CONTROL_ERRORS = (0.005, 0.03)
 KINDS = ("errors", "latency", "bursts", "errors_x3", "latency_x1.6")
 
 
@@ -57,6 +59,7 @@ class Case:
     share: float
     regression: str  # "" (control) | one of KINDS
     seconds: int
+    error_rate: float = 0.005  # both tracks' healthy 5xx share
 
 
 @dataclass(frozen=True)
@@ -70,8 +73,8 @@ def run(case: Case) -> Outcome:
     """One deployment, one guard, scrape by scrape; stops at the first rollback."""
     dep, app = f"fleet-{case.index}", f"fleet-app-{case.index}"
     guard = canary_guard(dep, app)
-    base = TrackLoad(rps=case.rps, error_rate=0.005)
-    canary = TrackLoad(rps=case.rps * case.share, error_rate=0.005)
+    base = TrackLoad(rps=case.rps, error_rate=case.error_rate)
+    canary = TrackLoad(rps=case.rps * case.share, error_rate=case.error_rate)
     bad = {
         "": canary,
         "errors": TrackLoad(rps=canary.rps, error_rate=0.025),
@@ -99,7 +102,8 @@ def run(case: Case) -> Outcome:
 def cases(deployments: int, hours: float) -> list[Case]:
     grid = [(r, s) for s in SHARES for r in RATES]
     out = [
-        Case(i, *grid[i % len(grid)], "", int(hours * 3600)) for i in range(deployments)
+        Case(i, *grid[i % len(grid)], "", int(hours * 3600), CONTROL_ERRORS[i // len(grid) % 2])
+        for i in range(deployments)
     ]
     for j in range(deployments):
         kind = KINDS[j % len(KINDS)]
@@ -145,6 +149,10 @@ def main() -> int:
         bad = [r for r in ctl if r.rolled_at_s is not None]
         print(f"canary share {share:g}: controls rolled back {len(bad)}/{len(ctl)}, "
               f"regressions caught {len(hit)}/{len(mine)}")
+    for rate in CONTROL_ERRORS:
+        ctl = [r for r in controls if r.case.error_rate == rate]
+        bad = [r for r in ctl if r.rolled_at_s is not None]
+        print(f"controls at {rate:.1%} 5xx: rolled back {len(bad)}/{len(ctl)}")
     watched = sum(r.case.seconds for r in controls) / 3600
     med = statistics.median(ttr) if ttr else float("nan")
     print(f"RESULT fleet false_rollback={false / len(results):.3f} "

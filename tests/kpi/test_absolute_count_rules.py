@@ -1,0 +1,115 @@
+"""Absolute thresholds on ratios of event counts need the counts to rule out chance.
+
+A canary on one or two requests per second, at the same 3 % 5xx rate as its baseline,
+was rolled back by the shipped ``max: 0.05`` within minutes: 4 errors in 60 requests
+is 6.7 %, and a few unlucky 10 s buckets sustain that for 30 s. The ``max``/``min`` of
+a ratio KPI now breach only when a one-sided binomial test at ``count_confidence``
+rejects "the true ratio is within the threshold"; a real 5xx spike on the same low
+traffic is still rolled back at once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import binom
+
+from models.kpi import KpiSample
+from models.policy import build_policies
+from models.rank_tests import binom_sf, ratio_beyond_p
+from models.verdict import assess
+from tests.kpi.factory import T0_MS, Fleet, TrackLoad, canary_guard, drive, of_type
+
+POLICY = build_policies(None).default
+
+
+def ratio_kpi(**rule: object):  # a ratio KPI with only the given absolute rule
+    doc = {
+        "name": "errors",
+        "kind": "ratio",
+        "numerator": {"metric": "req", "match": {"code": "5.."}},
+        "denominator": {"metric": "req"},
+        "judge": False,
+        "learned": False,
+        **rule,
+    }
+    return build_policies({"defaults": {"kpis": [doc]}}).default.kpis[-1]
+
+
+@pytest.mark.parametrize(
+    ("rule", "num", "den", "expected"),
+    [
+        ({"max": 0.05}, 4, 60, "ok"),  # 6.7 %, but likely at a true 5 %
+        ({"max": 0.05}, 30, 60, "breach"),  # a real spike on low traffic
+        ({"max": 0.05}, 310, 6000, "ok"),  # 5.2 % of 6,000: within chance of 5 %
+        ({"max": 0.05}, 360, 6000, "breach"),  # 6 % of 6,000: not chance
+        ({"max": 0.05, "count_confidence": 0}, 4, 60, "breach"),  # value-only comparison
+        ({"min": 0.95, "direction": "down"}, 50, 60, "breach"),  # success ratio 83 %
+        ({"min": 0.95, "direction": "down"}, 56, 60, "ok"),  # 93 %: likely at 95 %
+        ({"max": 0.05}, 2, 60, "ok"),  # under the threshold: no test needed
+    ],
+)
+def test_absolute_ratio_rules_weigh_the_counts(
+    rule: dict, num: float, den: float, expected: str
+) -> None:
+    subj = KpiSample(num / den, 12, np.full(6, num / den), float(num), float(den))
+    st_ = assess(ratio_kpi(**rule), POLICY, "stable", subj, None, None)
+    assert st_.status == expected
+    if expected == "breach":
+        assert st_.rule in ("max", "min")
+        weighed = rule.get("count_confidence", 0.99) > 0
+        assert ("binomial p=" in st_.detail) == weighed
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    n=st.integers(1, 20_000),
+    frac=st.floats(0.0, 1.0),
+    p=st.floats(1e-4, 0.9999),
+)
+def test_binomial_tail_matches_scipy(n: int, frac: float, p: float) -> None:
+    k = int(frac * n)
+    ours, ref = binom_sf(k, n, p), float(binom.sf(k - 1, n, p))
+    assert ours == pytest.approx(ref, rel=1e-6, abs=1e-12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(1, 5000), frac=st.floats(0.0, 1.0), limit=st.floats(0.001, 0.999))
+def test_up_and_down_tails_are_mirror_images(n: int, frac: float, limit: float) -> None:
+    k = int(frac * n)
+    assert ratio_beyond_p(k, n, limit, "down") == pytest.approx(
+        ratio_beyond_p(n - k, n, 1 - limit, "up"), rel=1e-9, abs=1e-15
+    )
+
+
+def _watch(rps: float, share: float, canary_at: dict[int, TrackLoad], seed: int, n: int):
+    """Baseline and canary at a 3 % 5xx rate (under the shipped ``max: 0.05``)."""
+    base = TrackLoad(rps=rps, error_rate=0.03)
+    canary = TrackLoad(rps=rps * share, error_rate=0.03)
+    fleet = Fleet(app="lt-app", deployment_id="lt", seed=seed)
+
+    def loads(k: int) -> dict[str, TrackLoad]:
+        return {"baseline": base, "canary": canary_at.get(k, canary)}
+
+    return drive(canary_guard("lt", "lt-app"), fleet, loads, T0_MS + 5000, n, 2)
+
+
+@pytest.mark.parametrize(("share", "seed"), [(0.25, 3), (0.1, 4)])
+def test_a_healthy_low_traffic_canary_near_the_absolute_threshold_is_not_rolled_back(
+    share: float, seed: int
+) -> None:
+    """One hour at 1.25 / 0.5 requests per second; before the fix, rolled back in minutes."""
+    assert of_type(_watch(5.0, share, {}, seed, 720), "RollbackCommand") == []
+
+
+def test_a_5xx_spike_on_a_low_traffic_canary_is_still_rolled_back_at_once() -> None:
+    onset = 60  # scrapes of 5 s
+    spike = TrackLoad(rps=0.5, error_rate=0.4)
+    out = _watch(5.0, 0.1, {k: spike for k in range(onset, 240)}, seed=5, n=240)
+    rollbacks = of_type(out, "RollbackCommand")
+    assert len(rollbacks) == 1 and "error_rate" in rollbacks[0].reason
+    assert {e.rule for e in rollbacks[0].evidence} & {"max", "judge:counts", "judge:shift"}
+    delay_s = rollbacks[0].occurred_at.timestamp() - (T0_MS + 5000 + onset * 5000) / 1000
+    assert 0 <= delay_s <= 90
