@@ -128,8 +128,9 @@ class KpiPolicy(_Strict):
         default=0.99,
         ge=0.0,
         lt=1.0,
-        description="ratio of event counts: max/min breach only when the window's counts put "
-        "the true ratio past the threshold at this confidence (binomial); 0 = value only",
+        description="ratio and histogram quantile: max/min breach only when the window's "
+        "counts put the true ratio/quantile past the threshold at this confidence "
+        "(binomial; a quantile counts requests beyond a bucket bound); 0 = value only",
     )
     judge: bool = Field(default=True, description="also run the canary-vs-baseline judge")
     learned: bool = Field(default=True, description="also use the learned anomaly threshold")

@@ -142,6 +142,34 @@ def ratio_beyond_p(num: float, den: float, limit: float, direction: str = "up") 
     return binom_sf(n - k, n, 1.0 - limit)
 
 
+def quantile_beyond_p(
+    bounds: np.ndarray, cum: np.ndarray, q: float, limit: float, direction: str = "up"
+) -> float:
+    """P-value that a histogram's ``q`` quantile is beyond ``limit``, from counts alone.
+
+    ``cum``: observations <= each sorted bound (the last, +Inf, is all of them). For
+    ``up``, requests above the first bound >= ``limit`` are surely above it, and the
+    quantile is above ``limit`` when more than ``1 - q`` of all requests are; for
+    ``down``, requests up to the last bound <= ``limit`` must be more than ``q``.
+    Interpolating inside a wide bucket (PromQL's ``histogram_quantile``) puts a true p99
+    of 1.3 s at 2.1 s between the default client bounds 1 and 2.5; this does not.
+
+    >>> b = np.array([0.5, 1.0, 2.5, np.inf])
+    >>> quantile_beyond_p(b, np.array([900.0, 970.0, 1000.0, 1000.0]), 0.99, 2.0)
+    1.0
+    >>> quantile_beyond_p(b, np.array([900.0, 950.0, 970.0, 1000.0]), 0.99, 2.0) < 1e-6
+    True
+    """
+    cum = np.maximum.accumulate(np.asarray(cum, dtype=float))
+    n = int(round(float(cum[-1])))
+    if direction == "up":
+        i = int(np.searchsorted(bounds, limit, "left"))  # first bound >= limit
+        above = n - int(round(float(cum[i]))) if i < len(bounds) else 0
+        return binom_sf(above, n, 1.0 - q)
+    i = int(np.searchsorted(bounds, limit, "right")) - 1  # last bound <= limit
+    return binom_sf(int(round(float(cum[i]))) if i >= 0 else 0, n, q)
+
+
 def rate_ratio(rate: float, reference: float) -> float:
     """``rate / reference``; a positive rate over a zero reference is infinite, 0/0 is 1.
 

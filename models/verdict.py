@@ -20,7 +20,7 @@ from models.anomaly import LevelScorer
 from models.canary import JudgeResult, judge
 from models.kpi import KpiSample
 from models.policy import AppPolicy, KpiPolicy
-from models.rank_tests import ratio_beyond_p
+from models.rank_tests import quantile_beyond_p, ratio_beyond_p
 from models.sequential import GRACE_S
 
 
@@ -87,12 +87,14 @@ def _relative(kpi: KpiPolicy, v: float, base: float) -> list[Check]:
 
 
 def _absolute(kpi: KpiPolicy, subj: KpiSample, v: float) -> list[Check]:
-    """``max``/``min`` checks; for a ratio of counts, the counts must rule out chance.
+    """``max``/``min`` checks; for ratios and histograms, the counts must rule out chance.
 
     A canary on a few requests per second sees 4 errors in 60 requests (6.7 %) at a true
     3 % often enough to sustain a breach of ``max: 0.05`` over hours; the binomial test
     at ``count_confidence`` fires on 30 of 60 at once, and at high traffic barely moves
-    the threshold (6,000 requests: about 5.7 % at 0.99).
+    the threshold (6,000 requests: about 5.7 % at 0.99). A histogram quantile breaches
+    only when enough requests lie beyond the bucket bound at or past the threshold (see
+    ``quantile_beyond_p``), not on interpolation inside a wide bucket.
     """
     out: list[Check] = []
     for limit, rule, way in ((kpi.max, "max", "up"), (kpi.min, "min", "down")):
@@ -100,10 +102,16 @@ def _absolute(kpi: KpiPolicy, subj: KpiSample, v: float) -> list[Check]:
             continue
         bad = v > limit if way == "up" else v < limit
         detail = f"{v:.4g} {'>' if way == 'up' else '<'} {rule} {limit:.4g}"
-        if bad and kpi.kind == "ratio" and kpi.count_confidence > 0:
+        if bad and kpi.count_confidence > 0 and kpi.kind == "ratio":
             p = ratio_beyond_p(subj.num, subj.den, limit, way)
             bad = p < 1.0 - kpi.count_confidence
             detail += f" ({subj.num:.0f} of {subj.den:.0f}, binomial p={p:.2g})"
+        elif bad and kpi.count_confidence > 0 and subj.hist is not None and subj.hist.size:
+            assert subj.bounds is not None  # quantile samples carry both
+            cum = subj.hist.sum(axis=0)
+            p = quantile_beyond_p(subj.bounds, cum, kpi.quantile or 0.5, limit, way)
+            bad = p < 1.0 - kpi.count_confidence
+            detail += f" (of {cum[-1]:.0f} requests, bound test p={p:.2g})"
         out.append((bad, rule, limit, detail))
     return out
 

@@ -1,11 +1,13 @@
-"""Absolute thresholds on ratios of event counts need the counts to rule out chance.
+"""Absolute thresholds on counted KPIs (ratios, histogram quantiles) must rule out chance.
 
 A canary on one or two requests per second, at the same 3 % 5xx rate as its baseline,
 was rolled back by the shipped ``max: 0.05`` within minutes: 4 errors in 60 requests
 is 6.7 %, and a few unlucky 10 s buckets sustain that for 30 s. The ``max``/``min`` of
 a ratio KPI now breach only when a one-sided binomial test at ``count_confidence``
 rejects "the true ratio is within the threshold"; a real 5xx spike on the same low
-traffic is still rolled back at once.
+traffic is still rolled back at once. Likewise a histogram p99 breaches ``max`` only
+when more than 1 % of the requests lie beyond the bucket bound at or past it, not when
+interpolation inside a wide bucket (bounds 1 and 2.5 s) reads a true 1.3 s as 2.1 s.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import binom
 
-from models.kpi import KpiSample
+from models.kpi import KpiSample, hist_quantile
 from models.policy import build_policies
 from models.rank_tests import binom_sf, ratio_beyond_p
 from models.verdict import assess
@@ -113,3 +115,68 @@ def test_a_5xx_spike_on_a_low_traffic_canary_is_still_rolled_back_at_once() -> N
     assert {e.rule for e in rollbacks[0].evidence} & {"max", "judge:counts", "judge:shift"}
     delay_s = rollbacks[0].occurred_at.timestamp() - (T0_MS + 5000 + onset * 5000) / 1000
     assert 0 <= delay_s <= 90
+
+
+def quantile_kpi(**rule: object):  # a p99 KPI with only the given absolute rule
+    doc = {
+        "name": "p99",
+        "kind": "quantile",
+        "quantile": 0.99,
+        "metric": {"metric": "lat_bucket"},
+        "judge": False,
+        "learned": False,
+        **rule,
+    }
+    return build_policies({"defaults": {"kpis": [doc]}}).default.kpis[-1]
+
+
+LES = np.array([0.5, 1.0, 2.5, np.inf])
+
+
+@pytest.mark.parametrize(
+    ("cum", "rule", "expected"),
+    [
+        ([900, 960, 1000, 1000], {"max": 2.0}, "ok"),  # interpolates to 2.1, none above 2.5
+        ([900, 950, 970, 1000], {"max": 2.0}, "breach"),  # 3 % above 2.5 s
+        ([900, 970, 998, 1000], {"max": 2.0}, "ok"),  # 0.2 % above 2.5 s: p99 under it
+        ([900, 960, 1000, 1000], {"max": 2.0, "count_confidence": 0}, "breach"),  # PromQL-like
+        ([900, 980, 990, 1000], {"max": 1.0}, "breach"),  # on a bound: 2 % above 1 s
+    ],
+)
+def test_absolute_quantile_rules_need_requests_beyond_a_bound(
+    cum: list[float], rule: dict, expected: str
+) -> None:
+    hist = np.array([cum], dtype=float) / 2  # two scrape buckets of half the requests
+    hist = np.vstack([hist, hist])
+    value = float(hist_quantile(0.99, LES, hist.sum(axis=0))[0])
+    subj = KpiSample(value, 12, np.full(6, value), bounds=LES, hist=hist)
+    assert value > rule["max"]  # every row is over the threshold by interpolation
+    assert assess(quantile_kpi(**rule), POLICY, "stable", subj, None, None).status == expected
+
+
+def _latency_watch(canary_at: dict[int, TrackLoad], seed: int, n: int):
+    """Baseline 20 rps, canary 5 rps, median 0.4 s: true p99 1.3 s, under ``max: 2.0``."""
+    base = TrackLoad(rps=20, error_rate=0.005, latency_s=0.4)
+    canary = TrackLoad(rps=5, error_rate=0.005, latency_s=0.4)
+    fleet = Fleet(app="slow-app", deployment_id="slow", seed=seed)
+
+    def loads(k: int) -> dict[str, TrackLoad]:
+        return {"baseline": base, "canary": canary_at.get(k, canary)}
+
+    return drive(canary_guard("slow", "slow-app"), fleet, loads, T0_MS + 5000, n, 2)
+
+
+def test_a_p99_interpolated_past_the_max_inside_a_wide_bucket_is_not_a_rollback() -> None:
+    """Bounds 1 and 2.5 s: PromQL's p99 reads about 2.1 s; the true p99 is 1.3 s."""
+    assert of_type(_latency_watch({}, seed=11, n=720), "RollbackCommand") == []
+
+
+def test_a_canary_slower_than_the_max_is_still_rolled_back_at_once() -> None:
+    onset = 60
+    slow = TrackLoad(rps=5, error_rate=0.005, latency_s=1.5)  # true p99 ~4.8 s
+    rollbacks = of_type(
+        _latency_watch({k: slow for k in range(onset, 240)}, seed=12, n=240), "RollbackCommand"
+    )
+    assert len(rollbacks) == 1 and "latency_p99" in rollbacks[0].reason
+    delay_s = rollbacks[0].occurred_at.timestamp() - (T0_MS + 5000 + onset * 5000) / 1000
+    assert 0 <= delay_s <= 120
