@@ -8,6 +8,7 @@ replay of a recorded stream reproduces the live decisions.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -43,8 +44,17 @@ def derived_id(*parts: Any) -> str:
     True
     >>> len(derived_id("x"))
     32
+    >>> derived_id("a", 1) == uuid.uuid5(uuid.NAMESPACE_URL, "smartdeploy:a/1").hex
+    True
     """
-    return uuid.uuid5(uuid.NAMESPACE_URL, "smartdeploy:" + "/".join(map(str, parts))).hex
+    name = "smartdeploy:" + "/".join(map(str, parts))
+    raw = bytearray(hashlib.sha1(_NAMESPACE + name.encode()).digest()[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x50  # RFC 4122 version 5 ...
+    raw[8] = (raw[8] & 0x3F) | 0x80  # ... and variant: uuid.uuid5(NAMESPACE_URL, name).hex
+    return raw.hex()
+
+
+_NAMESPACE = uuid.NAMESPACE_URL.bytes
 
 
 class Envelope(BaseModel):

@@ -58,12 +58,18 @@ class DeliveryPump:
             self.producer.poll(self._interval)
 
     def close(self, timeout_s: float = 10.0) -> None:
-        """Stop polling and flush what is still queued (graceful shutdown)."""
+        """Stop polling, flush what is still queued, and let go of the producer.
+
+        Without the last reference the client is destroyed now (connections closed),
+        not at some later garbage collection while it keeps reconnecting to a broker
+        that may be gone. A request arriving after this gets a 503 (queue full).
+        """
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
             self._thread = None
         self.producer.flush(timeout_s)
+        self.producer = _Closed()
 
     def send(self, topic: str, messages: list[tuple[bytes, bytes]]) -> asyncio.Future[None]:
         """Queue (key, value) messages; the future completes when all are acknowledged.
@@ -93,6 +99,21 @@ class DeliveryPump:
             except BufferError as exc:
                 raise QueueFull(str(exc) or "producer queue full") from exc
         return fut
+
+
+class _Closed:
+    """The producer after ``close()``: refuses messages like a full queue."""
+
+    def produce(
+        self, topic: str, *, value: bytes, key: bytes, on_delivery: Callable[[Any, Any], None]
+    ) -> None:
+        raise BufferError("the ingest is shutting down")
+
+    def poll(self, timeout: float) -> int:
+        return 0
+
+    def flush(self, timeout: float) -> int:
+        return 0
 
 
 def _finish(fut: asyncio.Future[None], error: Any) -> None:
