@@ -1,6 +1,6 @@
 """Long healthy watches at realistic traffic splits: false rollbacks, and catch beside them.
 
-Usage: ``make bench-fleet`` (env: DEPLOYMENTS (50), HOURS (2), WORKERS (2)).
+Usage: ``make bench-fleet`` (env: DEPLOYMENTS (60), HOURS (2), WORKERS (2)).
 
 bench-canary compares equal tracks for ten minutes. Production canaries differ: a
 canary often takes a quarter or a tenth of the baseline's traffic, and it is watched
@@ -12,10 +12,12 @@ two scrapes per batch — for ``DEPLOYMENTS`` canaries over a grid of baseline r
 rates (20, 50, 200, 500 rps) and canary traffic shares (1, 1/4, 1/10):
 
 * **controls**: canary = baseline process, watched for ``HOURS``; any rollback is
-  false. Rounds of the grid cycle through three services: 0.5 % 5xx and 80 ms median
-  latency; 3 % 5xx (near the policy's absolute ``max: 0.05``); 0.4 s median latency
-  (true p99 1.3 s, which PromQL's interpolation between the bounds 1 and 2.5 reads as
-  about 2.1 s, past the policy's ``max: 2.0``);
+  false. Rounds of the grid cycle through five healthy services: steady (0.5 % 5xx,
+  80 ms median latency); 3 % 5xx (near the policy's absolute ``max: 0.05``); slow
+  (0.4 s median: true p99 1.3 s, which PromQL's interpolation between the bounds 1
+  and 2.5 reads as about 2.1 s, past the policy's ``max: 2.0``); diurnal (traffic
+  ±80 % over an hour, latency rising with load, on both tracks); one canary pod
+  beside six baseline pods;
 * **regressions**: the same grid, watched 30 healthy minutes and then 20 minutes of
   5xx ×5 (2.5 %), median latency ×2, latency bursts (median ×5 in a random quarter
   of the 10 s batches: variance growth at a near-equal median), and two subtle ones
@@ -31,13 +33,14 @@ watched_hours=<x>``; per traffic share lines before it.
 
 from __future__ import annotations
 
+import math
 import os
 import statistics
 import sys
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +53,13 @@ RATES = (20.0, 50.0, 200.0, 500.0)
 SHARES = (1.0, 0.25, 0.1)
 SCRAPE_MS = 5000
 ONSET_S, AFTER_S = 1800, 1200
-CONTROLS = ((0.005, 0.08), (0.03, 0.08), (0.005, 0.4))  # (5xx share, median latency s)
+CONTROLS = (  # (profile, 5xx share, median latency s) of healthy services
+    ("steady", 0.005, 0.08),
+    ("3% 5xx", 0.03, 0.08),
+    ("slow", 0.005, 0.4),
+    ("diurnal", 0.005, 0.08),
+    ("1 canary pod", 0.005, 0.08),
+)
 KINDS = ("errors", "latency", "bursts", "errors_x3", "latency_x1.6")
 
 
@@ -61,6 +70,7 @@ class Case:
     share: float
     regression: str  # "" (control) | one of KINDS
     seconds: int
+    profile: str = "steady"  # a control's service (see CONTROLS); regressions: steady
     error_rate: float = 0.005  # both tracks' healthy 5xx share
     latency_s: float = 0.08  # both tracks' healthy median latency
 
@@ -76,10 +86,9 @@ def run(case: Case) -> Outcome:
     """One deployment, one guard, scrape by scrape; stops at the first rollback."""
     dep, app = f"fleet-{case.index}", f"fleet-app-{case.index}"
     guard = canary_guard(dep, app)
-    base = TrackLoad(rps=case.rps, error_rate=case.error_rate, latency_s=case.latency_s)
-    canary = TrackLoad(
-        rps=case.rps * case.share, error_rate=case.error_rate, latency_s=case.latency_s
-    )
+    pods = (6, 1) if case.profile == "1 canary pod" else (2, 2)
+    base = TrackLoad(case.rps, case.error_rate, case.latency_s, pods=pods[0])
+    canary = TrackLoad(case.rps * case.share, case.error_rate, case.latency_s, pods=pods[1])
     bad = {
         "": canary,
         "errors": TrackLoad(rps=canary.rps, error_rate=0.025),
@@ -97,6 +106,10 @@ def run(case: Case) -> Outcome:
         if case.regression == "bursts":  # slow in a quarter of the batches only
             late = late and bool(bursts[k])
         loads = {"baseline": base, "canary": bad if late else canary}
+        if case.profile == "diurnal":  # traffic ±80 % over an hour, latency rising with it
+            m = 1 + 0.8 * math.sin(2 * math.pi * (t - start) / 3_600_000)
+            loads = {k: replace(v, rps=v.rps * m, latency_s=v.latency_s * (0.8 + 0.4 * m))
+                     for k, v in loads.items()}
         rolled = of_type(guard.on_metrics(fleet.scrape(t, loads, 2)), "RollbackCommand")
         if rolled:
             at_s = (rolled[0].occurred_at.timestamp() * 1000 - start) / 1000
@@ -119,7 +132,7 @@ def cases(deployments: int, hours: float) -> list[Case]:
 
 
 def main() -> int:
-    deployments = int(os.environ.get("DEPLOYMENTS", 50))
+    deployments = int(os.environ.get("DEPLOYMENTS", 60))
     hours = float(os.environ.get("HOURS", 2))
     workers = int(os.environ.get("WORKERS", 2))
     todo = cases(deployments, hours)
@@ -155,10 +168,11 @@ def main() -> int:
         bad = [r for r in ctl if r.rolled_at_s is not None]
         print(f"canary share {share:g}: controls rolled back {len(bad)}/{len(ctl)}, "
               f"regressions caught {len(hit)}/{len(mine)}")
-    for rate, lat in CONTROLS:
-        ctl = [r for r in controls if (r.case.error_rate, r.case.latency_s) == (rate, lat)]
+    for profile, rate, lat in CONTROLS:
+        ctl = [r for r in controls if r.case.profile == profile]
         bad = [r for r in ctl if r.rolled_at_s is not None]
-        print(f"controls at {rate:.1%} 5xx, median {lat:g} s: rolled back {len(bad)}/{len(ctl)}")
+        print(f"controls '{profile}' ({rate:.1%} 5xx, median {lat:g} s): "
+              f"rolled back {len(bad)}/{len(ctl)}")
     watched = sum(r.case.seconds for r in controls) / 3600
     med = statistics.median(ttr) if ttr else float("nan")
     print(f"RESULT fleet false_rollback={false / len(results):.3f} "
