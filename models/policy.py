@@ -125,7 +125,7 @@ class KpiPolicy(_Strict):
     x_of_y: XofY = None
     min_samples: int | None = Field(default=None, ge=1)
     count_confidence: float = Field(
-        default=0.99,
+        default=0.9999,
         ge=0.0,
         lt=1.0,
         description="ratio and histogram quantile: max/min breach only when the window's "

@@ -20,8 +20,8 @@ from models.anomaly import LevelScorer
 from models.canary import JudgeResult, judge
 from models.kpi import KpiSample
 from models.policy import AppPolicy, KpiPolicy
-from models.rank_tests import quantile_beyond_p, ratio_beyond_p
 from models.sequential import GRACE_S
+from models.threshold_rules import absolute_checks, relative_checks
 
 
 @dataclass(frozen=True)
@@ -40,80 +40,8 @@ class KpiStatus:
     anomaly_score: float | None = None
 
 
-def _bad(value: float, limit: float, direction: str) -> bool:
-    return value > limit if direction == "up" else value < limit
-
-
-Check = tuple[bool, str, float | None, str]  # (breach, rule, threshold, detail)
 JUDGE_MIN_POINTS = 6
 DEFAULT_TOLERANCE = 0.2
-
-
-def _relative(kpi: KpiPolicy, v: float, base: float) -> list[Check]:
-    """Thresholds relative to a baseline value (another track, or the learned level)."""
-    out: list[Check] = []
-    above_floor = v > kpi.relative_floor if kpi.direction == "up" else base > kpi.relative_floor
-    if kpi.max_ratio is not None:
-        lim = base * kpi.max_ratio
-        out.append(
-            (
-                v > lim and above_floor,
-                "max_ratio",
-                lim,
-                f"{v:.4g} > {kpi.max_ratio:g} x baseline {base:.4g}",
-            )
-        )
-    if kpi.min_ratio is not None:
-        lim = base * kpi.min_ratio
-        out.append(
-            (
-                v < lim and above_floor,
-                "min_ratio",
-                lim,
-                f"{v:.4g} < {kpi.min_ratio:g} x baseline {base:.4g}",
-            )
-        )
-    if kpi.max_delta is not None:
-        lim = base + kpi.max_delta if kpi.direction == "up" else base - kpi.max_delta
-        out.append(
-            (
-                _bad(v, lim, kpi.direction),
-                "max_delta",
-                lim,
-                f"{v:.4g} beyond baseline {base:.4g} by more than {kpi.max_delta:g}",
-            )
-        )
-    return out
-
-
-def _absolute(kpi: KpiPolicy, subj: KpiSample, v: float) -> list[Check]:
-    """``max``/``min`` checks; for ratios and histograms, the counts must rule out chance.
-
-    A canary on a few requests per second sees 4 errors in 60 requests (6.7 %) at a true
-    3 % often enough to sustain a breach of ``max: 0.05`` over hours; the binomial test
-    at ``count_confidence`` fires on 30 of 60 at once, and at high traffic barely moves
-    the threshold (6,000 requests: about 5.7 % at 0.99). A histogram quantile breaches
-    only when enough requests lie beyond the bucket bound at or past the threshold (see
-    ``quantile_beyond_p``), not on interpolation inside a wide bucket.
-    """
-    out: list[Check] = []
-    for limit, rule, way in ((kpi.max, "max", "up"), (kpi.min, "min", "down")):
-        if limit is None:
-            continue
-        bad = v > limit if way == "up" else v < limit
-        detail = f"{v:.4g} {'>' if way == 'up' else '<'} {rule} {limit:.4g}"
-        if bad and kpi.count_confidence > 0 and kpi.kind == "ratio":
-            p = ratio_beyond_p(subj.num, subj.den, limit, way)
-            bad = p < 1.0 - kpi.count_confidence
-            detail += f" ({subj.num:.0f} of {subj.den:.0f}, binomial p={p:.2g})"
-        elif bad and kpi.count_confidence > 0 and subj.hist is not None and subj.hist.size:
-            assert subj.bounds is not None  # quantile samples carry both
-            cum = subj.hist.sum(axis=0)
-            p = quantile_beyond_p(subj.bounds, cum, kpi.quantile or 0.5, limit, way)
-            bad = p < 1.0 - kpi.count_confidence
-            detail += f" (of {cum[-1]:.0f} requests, bound test p={p:.2g})"
-        out.append((bad, rule, limit, detail))
-    return out
 
 
 def _same_window(a: KpiSample, b: KpiSample) -> bool:
@@ -151,7 +79,7 @@ def assess(
     score = None
     if learned is not None and kpi.learned and learned.n >= policy.anomaly.min_history:
         score = learned.score(v, kpi.direction)
-    checks = _absolute(kpi, subj, v)
+    checks = absolute_checks(kpi, subj, v)
     usable = [p for p in pairs or [] if min(len(p[0].points), len(p[1].points)) >= JUDGE_MIN_POINTS]
     if kpi.judge and usable and track == "canary":
         # canary vs baseline: the judge decides, the relative rule sets its effect size
@@ -190,8 +118,10 @@ def assess(
             )
         )
     elif base is not None:
-        checks += _relative(kpi, v, base)
-    if score is not None and policy.anomaly.enabled and not ref_ok:
+        counted = kpi.kind == "ratio" and kpi.count_confidence > 0  # its own significance
+        learned_score = None if ref_ok or counted or not policy.anomaly.enabled else score
+        checks += relative_checks(kpi, subj, v, base, learned_score, policy.anomaly.threshold)
+    if score is not None and policy.anomaly.enabled and not ref_ok and not kpi.has_relative:
         checks.append(
             (
                 score >= policy.anomaly.threshold,

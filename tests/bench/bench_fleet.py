@@ -1,6 +1,6 @@
 """Long healthy watches at realistic traffic splits: false rollbacks, and catch beside them.
 
-Usage: ``make bench-fleet`` (env: DEPLOYMENTS (60), HOURS (2), WORKERS (2)).
+Usage: ``make bench-fleet`` (env: DEPLOYMENTS (60), ROLLING (20), HOURS (2), WORKERS (2)).
 
 bench-canary compares equal tracks for ten minutes. Production canaries differ: a
 canary often takes a quarter or a tenth of the baseline's traffic, and it is watched
@@ -23,6 +23,12 @@ rates (20, 50, 200, 500 rps) and canary traffic shares (1, 1/4, 1/10):
   of the 10 s batches: variance growth at a near-equal median), and two subtle ones
   just past the default policy's ratios: 5xx ×3 and latency ×1.6; caught = rolled
   back after the onset (a rollback before the onset is a false rollback, not a catch).
+
+* **rolling deploys** (``ROLLING`` controls and as many regressions): no baseline
+  track; the guard first learns an hour of the app's healthy history (4 pods at 5, 20,
+  50 or 200 rps), then watches the new version on every pod, judged against the
+  learned level: the steady, 3 % 5xx and slow services as controls, the five
+  regressions after 30 minutes.
 
 false_rollback = deployments rolled back while healthy / all deployments; catch =
 regressions caught / regressions; median_ttr_s = event time from onset to command.
@@ -47,9 +53,19 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.kpi.factory import T0_MS, Fleet, TrackLoad, canary_guard, of_type  # noqa: E402
+from models.guard import DeploymentGuard  # noqa: E402
+from models.policy import load_policies  # noqa: E402
+from tests.kpi.factory import (  # noqa: E402
+    T0_MS,
+    Fleet,
+    TrackLoad,
+    canary_guard,
+    lifecycle,
+    of_type,
+)
 
 RATES = (20.0, 50.0, 200.0, 500.0)
+ROLLING_RATES = (5.0, 20.0, 50.0, 200.0)
 SHARES = (1.0, 0.25, 0.1)
 SCRAPE_MS = 5000
 ONSET_S, AFTER_S = 1800, 1200
@@ -82,13 +98,30 @@ class Outcome:
     reason: str
 
 
+def _rolling_guard(case: Case, dep: str, app: str, load: TrackLoad) -> DeploymentGuard:
+    """A guard that learned an hour of the app's healthy history, then saw a rolling deploy."""
+    guard = DeploymentGuard(load_policies(None))
+    history = Fleet(app=app, deployment_id=None, seed=5000 + case.index)
+    t0 = T0_MS - 3_600_000
+    for k in range(0, 720, 2):
+        guard.on_metrics(history.scrape(t0 + k * SCRAPE_MS, {"stable": load}, 2))
+    for event in lifecycle(dep=dep, app=app, strategy="rolling"):
+        guard.on_deploy_event(event)
+    return guard
+
+
 def run(case: Case) -> Outcome:
-    """One deployment, one guard, scrape by scrape; stops at the first rollback."""
+    """One deployment, one guard, scrape by scrape; stops at the first rollback.
+
+    A rolling deploy (profile ``rolling …``) has one track, the new version on every pod,
+    judged against the app's learned history; a canary has a baseline and a canary.
+    """
     dep, app = f"fleet-{case.index}", f"fleet-app-{case.index}"
-    guard = canary_guard(dep, app)
-    pods = (6, 1) if case.profile == "1 canary pod" else (2, 2)
+    rolling = case.profile.startswith("rolling")
+    pods = (6, 1) if case.profile == "1 canary pod" else (4, 4) if rolling else (2, 2)
     base = TrackLoad(case.rps, case.error_rate, case.latency_s, pods=pods[0])
     canary = TrackLoad(case.rps * case.share, case.error_rate, case.latency_s, pods=pods[1])
+    guard = _rolling_guard(case, dep, app, base) if rolling else canary_guard(dep, app)
     bad = {
         "": canary,
         "errors": TrackLoad(rps=canary.rps, error_rate=0.025),
@@ -106,6 +139,8 @@ def run(case: Case) -> Outcome:
         if case.regression == "bursts":  # slow in a quarter of the batches only
             late = late and bool(bursts[k])
         loads = {"baseline": base, "canary": bad if late else canary}
+        if rolling:
+            loads = {"stable": replace(loads["canary"], pods=base.pods)}
         if case.profile == "diurnal":  # traffic ±80 % over an hour, latency rising with it
             m = 1 + 0.8 * math.sin(2 * math.pi * (t - start) / 3_600_000)
             loads = {k: replace(v, rps=v.rps * m, latency_s=v.latency_s * (0.8 + 0.4 * m))
@@ -117,7 +152,7 @@ def run(case: Case) -> Outcome:
     return Outcome(case, None, "")
 
 
-def cases(deployments: int, hours: float) -> list[Case]:
+def cases(deployments: int, hours: float, rolling: int = 0) -> list[Case]:
     grid = [(r, s) for s in SHARES for r in RATES]
     out = [
         Case(i, *grid[i % len(grid)], "", int(hours * 3600),
@@ -128,14 +163,24 @@ def cases(deployments: int, hours: float) -> list[Case]:
         kind = KINDS[j % len(KINDS)]
         rps, share = grid[(j // len(KINDS)) % len(grid)]
         out.append(Case(deployments + j, rps, share, kind, ONSET_S + AFTER_S))
+    n = len(out)
+    for j in range(rolling):  # rolling deploys: quiet to busy, the three plain services
+        rps = ROLLING_RATES[j % len(ROLLING_RATES)]
+        profile, err, lat = CONTROLS[j // len(ROLLING_RATES) % 3]
+        out.append(Case(n + j, rps, 1.0, "", int(hours * 3600), f"rolling {profile}", err, lat))
+    for j in range(rolling):
+        rps = ROLLING_RATES[j % len(ROLLING_RATES)]
+        kind = KINDS[j // len(ROLLING_RATES) % len(KINDS)]
+        out.append(Case(n + rolling + j, rps, 1.0, kind, ONSET_S + AFTER_S, "rolling steady"))
     return out
 
 
 def main() -> int:
     deployments = int(os.environ.get("DEPLOYMENTS", 60))
+    rolling = int(os.environ.get("ROLLING", 20))
     hours = float(os.environ.get("HOURS", 2))
     workers = int(os.environ.get("WORKERS", 2))
-    todo = cases(deployments, hours)
+    todo = cases(deployments, hours, rolling)
     print(f"{deployments} controls x {hours:g} h, {deployments} regressions, {workers} workers")
     t0 = time.time()
     results: list[Outcome] = []
@@ -161,14 +206,22 @@ def main() -> int:
     hits = Counter(r.case.regression for r in regressions
                    if r.rolled_at_s is not None and r.rolled_at_s >= ONSET_S)
     print("caught by regression: " + ", ".join(f"{k} {hits[k]}/{n}" for k, n in kinds.items()))
-    for share in SHARES:
-        mine = [r for r in regressions if r.case.share == share]
+    for strategy, mine_of in (("canary", False), ("rolling", True)):
+        mine = [r for r in regressions if r.case.profile.startswith("rolling") == mine_of]
         hit = [r for r in mine if r.rolled_at_s is not None and r.rolled_at_s >= ONSET_S]
-        ctl = [r for r in controls if r.case.share == share]
+        ctl = [r for r in controls if r.case.profile.startswith("rolling") == mine_of]
+        bad = [r for r in ctl if r.rolled_at_s is not None]
+        print(f"{strategy}: controls rolled back {len(bad)}/{len(ctl)}, "
+              f"regressions caught {len(hit)}/{len(mine)}")
+    for share in SHARES:
+        canaries = [r for r in results if not r.case.profile.startswith("rolling")]
+        mine = [r for r in canaries if r.case.regression and r.case.share == share]
+        hit = [r for r in mine if r.rolled_at_s is not None and r.rolled_at_s >= ONSET_S]
+        ctl = [r for r in canaries if not r.case.regression and r.case.share == share]
         bad = [r for r in ctl if r.rolled_at_s is not None]
         print(f"canary share {share:g}: controls rolled back {len(bad)}/{len(ctl)}, "
               f"regressions caught {len(hit)}/{len(mine)}")
-    for profile, rate, lat in CONTROLS:
+    for profile, rate, lat in [*CONTROLS, *((f"rolling {p}", e, m) for p, e, m in CONTROLS[:3])]:
         ctl = [r for r in controls if r.case.profile == profile]
         bad = [r for r in ctl if r.rolled_at_s is not None]
         print(f"controls '{profile}' ({rate:.1%} 5xx, median {lat:g} s): "

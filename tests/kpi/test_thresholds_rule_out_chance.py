@@ -8,6 +8,9 @@ rejects "the true ratio is within the threshold"; a real 5xx spike on the same l
 traffic is still rolled back at once. Likewise a histogram p99 breaches ``max`` only
 when more than 1 % of the requests lie beyond the bucket bound at or past it, not when
 interpolation inside a wide bucket (bounds 1 and 2.5 s) reads a true 1.3 s as 2.1 s.
+Without a baseline track (a rolling deploy judged against the app's learned level),
+relative rules take their significance from the counts (ratios) or the learned score,
+and the learned score alone no longer rolls back a KPI that has a relative rule.
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import binom
 
+from models.guard import DeploymentGuard
 from models.kpi import KpiSample, hist_quantile
-from models.policy import build_policies
+from models.policy import build_policies, load_policies
 from models.rank_tests import binom_sf, ratio_beyond_p
 from models.verdict import assess
-from tests.kpi.factory import T0_MS, Fleet, TrackLoad, canary_guard, drive, of_type
+from tests.kpi.factory import T0_MS, Fleet, TrackLoad, canary_guard, drive, lifecycle, of_type
 
 POLICY = build_policies(None).default
 
@@ -45,10 +49,10 @@ def ratio_kpi(**rule: object):  # a ratio KPI with only the given absolute rule
     [
         ({"max": 0.05}, 4, 60, "ok"),  # 6.7 %, but likely at a true 5 %
         ({"max": 0.05}, 30, 60, "breach"),  # a real spike on low traffic
-        ({"max": 0.05}, 310, 6000, "ok"),  # 5.2 % of 6,000: within chance of 5 %
-        ({"max": 0.05}, 360, 6000, "breach"),  # 6 % of 6,000: not chance
+        ({"max": 0.05}, 340, 6000, "ok"),  # 5.7 % of 6,000: within chance of 5 % (p=1e-3)
+        ({"max": 0.05}, 380, 6000, "breach"),  # 6.3 % of 6,000: not chance
         ({"max": 0.05, "count_confidence": 0}, 4, 60, "breach"),  # value-only comparison
-        ({"min": 0.95, "direction": "down"}, 50, 60, "breach"),  # success ratio 83 %
+        ({"min": 0.95, "direction": "down"}, 45, 60, "breach"),  # success ratio 75 %
         ({"min": 0.95, "direction": "down"}, 56, 60, "ok"),  # 93 %: likely at 95 %
         ({"max": 0.05}, 2, 60, "ok"),  # under the threshold: no test needed
     ],
@@ -61,7 +65,7 @@ def test_absolute_ratio_rules_weigh_the_counts(
     assert st_.status == expected
     if expected == "breach":
         assert st_.rule in ("max", "min")
-        weighed = rule.get("count_confidence", 0.99) > 0
+        weighed = rule.get("count_confidence", 0.9999) > 0
         assert ("binomial p=" in st_.detail) == weighed
 
 
@@ -140,7 +144,7 @@ LES = np.array([0.5, 1.0, 2.5, np.inf])
         ([900, 950, 970, 1000], {"max": 2.0}, "breach"),  # 3 % above 2.5 s
         ([900, 970, 998, 1000], {"max": 2.0}, "ok"),  # 0.2 % above 2.5 s: p99 under it
         ([900, 960, 1000, 1000], {"max": 2.0, "count_confidence": 0}, "breach"),  # PromQL-like
-        ([900, 980, 990, 1000], {"max": 1.0}, "breach"),  # on a bound: 2 % above 1 s
+        ([900, 970, 990, 1000], {"max": 1.0}, "breach"),  # on a bound: 3 % above 1 s
     ],
 )
 def test_absolute_quantile_rules_need_requests_beyond_a_bound(
@@ -180,3 +184,39 @@ def test_a_canary_slower_than_the_max_is_still_rolled_back_at_once() -> None:
     assert len(rollbacks) == 1 and "latency_p99" in rollbacks[0].reason
     delay_s = rollbacks[0].occurred_at.timestamp() - (T0_MS + 5000 + onset * 5000) / 1000
     assert 0 <= delay_s <= 120
+
+
+def _rolling(after: TrackLoad, seed: int, minutes: int) -> list[object]:
+    """An hour of app history at 5 rps and 0.5 % 5xx, then a rolling deploy (no baseline:
+    judged against the learned level) whose pods behave as ``after``."""
+    guard = DeploymentGuard(load_policies(None))
+    before = TrackLoad(rps=5, error_rate=0.005, pods=4)
+    drive(guard, Fleet(app="roll", deployment_id=None, seed=seed), {"stable": before},
+          T0_MS, 720, 2)
+    t0 = T0_MS + 3_600_000
+    for ev in lifecycle(dep="r1", app="roll", strategy="rolling", t_ms=t0):
+        guard.on_deploy_event(ev)
+    fleet = Fleet(app="roll", deployment_id="r1", seed=seed + 1)
+    return drive(guard, fleet, {"stable": after}, t0 + 5000, minutes * 12, 2)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_healthy_quiet_rolling_deploy_is_not_rolled_back(seed: int) -> None:
+    """Two hours. Before: the learned score alone (a p99 window that is unusual but not
+    1.5 x the level) or 2 errors in 170 requests (1.2 % > 2 x the learned 0.5 %)."""
+    same = TrackLoad(rps=5, error_rate=0.005, pods=4)
+    assert of_type(_rolling(same, seed, 120), "RollbackCommand") == []
+
+
+def test_twice_the_latency_on_a_quiet_rolling_deploy_is_rolled_back() -> None:
+    slow = TrackLoad(rps=5, error_rate=0.005, latency_s=0.16, pods=4)
+    rollbacks = of_type(_rolling(slow, 3, 20), "RollbackCommand")
+    assert len(rollbacks) == 1 and rollbacks[0].evidence[0].rule == "max_ratio"
+    assert "anomaly score" in rollbacks[0].evidence[0].detail  # effect size + significance
+
+
+def test_ten_times_the_errors_on_a_quiet_rolling_deploy_is_rolled_back() -> None:
+    bad = TrackLoad(rps=5, error_rate=0.05, pods=4)  # not over max 0.05: the relative rule
+    rollbacks = of_type(_rolling(bad, 3, 20), "RollbackCommand")
+    assert len(rollbacks) == 1 and rollbacks[0].evidence[0].rule == "max_ratio"
+    assert "binomial p=" in rollbacks[0].evidence[0].detail
