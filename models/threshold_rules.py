@@ -38,34 +38,34 @@ def relative_checks(
     rule sets the effect size and the learned anomaly score the significance, as the
     judge does for a canary: both must hold (a quiet service's p99 swings by chance).
     """
-    out: list[Check] = []
     above_floor = v > kpi.relative_floor if kpi.direction == "up" else base > kpi.relative_floor
-    rules = []
+    rules: list[tuple[str, float, str, bool, str]] = []  # rule, limit, bad way, floored, says
     if kpi.max_ratio is not None:
-        rules.append(("max_ratio", base * kpi.max_ratio, "up", f"> {kpi.max_ratio:g} x"))
+        says = f"{v:.4g} > {kpi.max_ratio:g} x baseline {base:.4g}"
+        rules.append(("max_ratio", base * kpi.max_ratio, "up", True, says))
     if kpi.min_ratio is not None:
-        rules.append(("min_ratio", base * kpi.min_ratio, "down", f"< {kpi.min_ratio:g} x"))
-    for rule, lim, way, says in rules:
-        bad = (v > lim if way == "up" else v < lim) and above_floor
-        detail = f"{v:.4g} {says} baseline {base:.4g}"
-        if bad and kpi.kind == "ratio":
-            bad, detail = _counted(kpi, subj, lim, way, detail)
-        out.append((bad, rule, lim, detail))
+        says = f"{v:.4g} < {kpi.min_ratio:g} x baseline {base:.4g}"
+        rules.append(("min_ratio", base * kpi.min_ratio, "down", True, says))
     if kpi.max_delta is not None:
         lim = base + kpi.max_delta if kpi.direction == "up" else base - kpi.max_delta
-        detail = f"{v:.4g} beyond baseline {base:.4g} by more than {kpi.max_delta:g}"
-        bad = _bad(v, lim, kpi.direction)
-        if bad and kpi.kind == "ratio":
-            bad, detail = _counted(kpi, subj, lim, kpi.direction, detail)
-        out.append((bad, "max_delta", lim, detail))
-    if score is not None:
-        out = [_learned(kpi, subj, c, score, threshold) for c in out]
+        says = f"{v:.4g} beyond baseline {base:.4g} by more than {kpi.max_delta:g}"
+        rules.append(("max_delta", lim, kpi.direction, False, says))
+    counted = kpi.kind == "ratio" and kpi.count_confidence > 0  # counts are the significance
+    out: list[Check] = []
+    for rule, lim, way, floored, detail in rules:
+        bad = _bad(v, lim, way) and (above_floor or not floored)
+        if bad and counted:
+            bad, detail = _counted(kpi, subj, lim, way, detail)
+        elif bad and score is not None:
+            bad, detail = _learned(kpi, subj, lim, detail, score, threshold)
+        out.append((bad, rule, lim, detail))
     return out
 
 
-def _learned(kpi: KpiPolicy, subj: KpiSample, check: Check, score: float, threshold: float
-             ) -> Check:
-    """A relative check against the learned level, with its significance.
+def _learned(
+    kpi: KpiPolicy, subj: KpiSample, limit: float, detail: str, score: float, threshold: float
+) -> tuple[bool, str]:
+    """Significance of a value past a limit relative to the learned level.
 
     The learned score must reach ``threshold``; for a histogram quantile, more than
     ``1 - q`` of the window's requests must also lie above the highest bucket bound
@@ -73,14 +73,14 @@ def _learned(kpi: KpiPolicy, subj: KpiSample, check: Check, score: float, thresh
     requests move an interpolated p99 across a wide bucket, which the learned score
     (fitted to levels, not to counts) takes for an extreme value.
     """
-    bad, rule, lim, detail = check
     detail = f"{detail}; anomaly score {score:.4f}"
-    bad = bad and score >= threshold
-    if bad and lim is not None and kpi.kind == "quantile" and subj.bounds is not None:
-        below = subj.bounds[subj.bounds < lim]
-        if kpi.direction == "up" and below.size:
-            bad, detail = _counted(kpi, subj, float(below[-1]), "up", detail)
-    return bad, rule, lim, detail
+    if score < threshold:
+        return False, detail
+    if kpi.kind == "quantile" and kpi.direction == "up" and subj.bounds is not None:
+        below = subj.bounds[subj.bounds < limit]
+        if below.size:
+            return _counted(kpi, subj, float(below[-1]), "up", detail)
+    return True, detail
 
 
 def _counted(kpi: KpiPolicy, subj: KpiSample, limit: float, way: str, detail: str
@@ -117,7 +117,7 @@ def absolute_checks(kpi: KpiPolicy, subj: KpiSample, v: float) -> list[Check]:
     for limit, rule, way in ((kpi.max, "max", "up"), (kpi.min, "min", "down")):
         if limit is None:
             continue
-        bad = v > limit if way == "up" else v < limit
+        bad = _bad(v, limit, way)
         detail = f"{v:.4g} {'>' if way == 'up' else '<'} {rule} {limit:.4g}"
         if bad:
             bad, detail = _counted(kpi, subj, limit, way, detail)

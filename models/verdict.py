@@ -118,8 +118,7 @@ def assess(
             )
         )
     elif base is not None:
-        counted = kpi.kind == "ratio" and kpi.count_confidence > 0  # its own significance
-        learned_score = None if ref_ok or counted or not policy.anomaly.enabled else score
+        learned_score = score if not ref_ok and policy.anomaly.enabled else None
         checks += relative_checks(kpi, subj, v, base, learned_score, policy.anomaly.threshold)
     if score is not None and policy.anomaly.enabled and not ref_ok and not kpi.has_relative:
         checks.append(

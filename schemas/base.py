@@ -33,6 +33,9 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+_NAMESPACE = uuid.NAMESPACE_URL.bytes  # of derived ids (uuid5 over a URL name)
+
+
 def derived_id(*parts: Any) -> str:
     """A deterministic id for an output derived from inputs.
 
@@ -52,9 +55,6 @@ def derived_id(*parts: Any) -> str:
     raw[6] = (raw[6] & 0x0F) | 0x50  # RFC 4122 version 5 ...
     raw[8] = (raw[8] & 0x3F) | 0x80  # ... and variant: uuid.uuid5(NAMESPACE_URL, name).hex
     return raw.hex()
-
-
-_NAMESPACE = uuid.NAMESPACE_URL.bytes
 
 
 class Envelope(BaseModel):

@@ -53,15 +53,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from models.guard import DeploymentGuard  # noqa: E402
-from models.policy import load_policies  # noqa: E402
 from tests.kpi.factory import (  # noqa: E402
     T0_MS,
     Fleet,
     TrackLoad,
     canary_guard,
-    lifecycle,
     of_type,
+    rolling_guard,
 )
 
 RATES = (20.0, 50.0, 200.0, 500.0)
@@ -90,24 +88,17 @@ class Case:
     error_rate: float = 0.005  # both tracks' healthy 5xx share
     latency_s: float = 0.08  # both tracks' healthy median latency
 
+    @property
+    def rolling(self) -> bool:
+        """A rolling deploy (profile ``rolling …``), not a canary."""
+        return self.profile.startswith("rolling")
+
 
 @dataclass(frozen=True)
 class Outcome:
     case: Case
     rolled_at_s: float | None  # event time since the watch began
     reason: str
-
-
-def _rolling_guard(case: Case, dep: str, app: str, load: TrackLoad) -> DeploymentGuard:
-    """A guard that learned an hour of the app's healthy history, then saw a rolling deploy."""
-    guard = DeploymentGuard(load_policies(None))
-    history = Fleet(app=app, deployment_id=None, seed=5000 + case.index)
-    t0 = T0_MS - 3_600_000
-    for k in range(0, 720, 2):
-        guard.on_metrics(history.scrape(t0 + k * SCRAPE_MS, {"stable": load}, 2))
-    for event in lifecycle(dep=dep, app=app, strategy="rolling"):
-        guard.on_deploy_event(event)
-    return guard
 
 
 def run(case: Case) -> Outcome:
@@ -117,11 +108,13 @@ def run(case: Case) -> Outcome:
     judged against the app's learned history; a canary has a baseline and a canary.
     """
     dep, app = f"fleet-{case.index}", f"fleet-app-{case.index}"
-    rolling = case.profile.startswith("rolling")
+    rolling = case.rolling
     pods = (6, 1) if case.profile == "1 canary pod" else (4, 4) if rolling else (2, 2)
     base = TrackLoad(case.rps, case.error_rate, case.latency_s, pods=pods[0])
     canary = TrackLoad(case.rps * case.share, case.error_rate, case.latency_s, pods=pods[1])
-    guard = _rolling_guard(case, dep, app, base) if rolling else canary_guard(dep, app)
+    guard = (
+        rolling_guard(dep, app, base, seed=5000 + case.index) if rolling else canary_guard(dep, app)
+    )
     bad = {
         "": canary,
         "errors": TrackLoad(rps=canary.rps, error_rate=0.025),
@@ -207,14 +200,14 @@ def main() -> int:
                    if r.rolled_at_s is not None and r.rolled_at_s >= ONSET_S)
     print("caught by regression: " + ", ".join(f"{k} {hits[k]}/{n}" for k, n in kinds.items()))
     for strategy, mine_of in (("canary", False), ("rolling", True)):
-        mine = [r for r in regressions if r.case.profile.startswith("rolling") == mine_of]
+        mine = [r for r in regressions if r.case.rolling == mine_of]
         hit = [r for r in mine if r.rolled_at_s is not None and r.rolled_at_s >= ONSET_S]
-        ctl = [r for r in controls if r.case.profile.startswith("rolling") == mine_of]
+        ctl = [r for r in controls if r.case.rolling == mine_of]
         bad = [r for r in ctl if r.rolled_at_s is not None]
         print(f"{strategy}: controls rolled back {len(bad)}/{len(ctl)}, "
               f"regressions caught {len(hit)}/{len(mine)}")
+    canaries = [r for r in results if not r.case.rolling]
     for share in SHARES:
-        canaries = [r for r in results if not r.case.profile.startswith("rolling")]
         mine = [r for r in canaries if r.case.regression and r.case.share == share]
         hit = [r for r in mine if r.rolled_at_s is not None and r.rolled_at_s >= ONSET_S]
         ctl = [r for r in canaries if not r.case.regression and r.case.share == share]

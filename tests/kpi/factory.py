@@ -181,6 +181,23 @@ def canary_guard(dep: str = "d1", app: str = "web") -> Any:
     return guard
 
 
+def rolling_guard(
+    dep: str, app: str, history: TrackLoad, seed: int, t_ms: int = T0_MS, history_s: int = 3600
+) -> Any:
+    """A guard on the shipped default policy that learned ``history_s`` of the app's
+    healthy series (no deployment running) before rolling deploy ``dep`` starts at ``t_ms``."""
+    from models.guard import DeploymentGuard
+    from models.policy import load_policies
+
+    guard = DeploymentGuard(load_policies(None))
+    fleet = Fleet(app=app, deployment_id=None, seed=seed)
+    n = int(history_s / fleet.scrape_s)
+    drive(guard, fleet, {"stable": history}, t_ms - history_s * 1000, n, 2)
+    for ev in lifecycle(dep=dep, app=app, strategy="rolling", t_ms=t_ms):
+        guard.on_deploy_event(ev)
+    return guard
+
+
 def step(dep: str, app: str, t_ms: int, phase: str = "promoted") -> DeploymentStep:
     return DeploymentStep(
         id=derived_id(dep, "step", t_ms),

@@ -21,12 +21,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import binom
 
-from models.guard import DeploymentGuard
 from models.kpi import KpiSample, hist_quantile
-from models.policy import build_policies, load_policies
+from models.policy import build_policies
 from models.rank_tests import binom_sf, ratio_beyond_p
 from models.verdict import assess
-from tests.kpi.factory import T0_MS, Fleet, TrackLoad, canary_guard, drive, lifecycle, of_type
+from tests.kpi.factory import (
+    T0_MS,
+    Fleet,
+    TrackLoad,
+    canary_guard,
+    drive,
+    of_type,
+    rolling_guard,
+)
 
 POLICY = build_policies(None).default
 
@@ -189,13 +196,9 @@ def test_a_canary_slower_than_the_max_is_still_rolled_back_at_once() -> None:
 def _rolling(after: TrackLoad, seed: int, minutes: int) -> list[object]:
     """An hour of app history at 5 rps and 0.5 % 5xx, then a rolling deploy (no baseline:
     judged against the learned level) whose pods behave as ``after``."""
-    guard = DeploymentGuard(load_policies(None))
-    before = TrackLoad(rps=5, error_rate=0.005, pods=4)
-    drive(guard, Fleet(app="roll", deployment_id=None, seed=seed), {"stable": before},
-          T0_MS, 720, 2)
     t0 = T0_MS + 3_600_000
-    for ev in lifecycle(dep="r1", app="roll", strategy="rolling", t_ms=t0):
-        guard.on_deploy_event(ev)
+    before = TrackLoad(rps=5, error_rate=0.005, pods=4)
+    guard = rolling_guard("r1", "roll", before, seed, t_ms=t0)
     fleet = Fleet(app="roll", deployment_id="r1", seed=seed + 1)
     return drive(guard, fleet, {"stable": after}, t0 + 5000, minutes * 12, 2)
 
