@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     remote_write_basic_user: str | None = None
     remote_write_basic_password: SecretStr | None = None
     remote_write_max_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    remote_write_decode_threads: int = Field(
+        default=2, ge=1, le=64, description="threads decoding remote-write bodies (GIL-free)"
+    )
     api_cache_entries: int = Field(
         default=1000, ge=0, description="deployment details cached by the API (0 = off)"
     )

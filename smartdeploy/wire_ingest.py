@@ -77,6 +77,7 @@ def ingest_config(settings: Settings) -> IngestConfig:
             metric_allow=settings.metric_allow,
         ),
         max_bytes=settings.remote_write_max_bytes,
+        decode_threads=settings.remote_write_decode_threads,
         bearer_token=token,
         basic_user=settings.remote_write_basic_user,
         basic_password=password.get_secret_value() if password else None,

@@ -76,9 +76,11 @@ class IngestService:
         self.mapper = make_mapper(config.labels, config.max_batch_bytes, native=config.native)
         self.pump = DeliveryPump(producer)
         self.stats = IngestStats()
-        # one decode thread: the native decoder runs without the GIL, so the event loop keeps
-        # serving HTTP and Kafka acks meanwhile (a second core's worth of work on 2 cores)
-        self._decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-decode")
+        # the native decoder runs without the GIL, so the event loop keeps serving HTTP and
+        # Kafka acks while requests decode in these threads, one request each
+        self._decoder = ThreadPoolExecutor(
+            max_workers=max(1, config.decode_threads), thread_name_prefix="ingest-decode"
+        )
 
     # --- auth --------------------------------------------------------------
     def _authorized(self, header: str | None) -> bool:
