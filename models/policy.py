@@ -174,6 +174,12 @@ class AppPolicy(_Strict):
         default=600.0, description="longest span the canary judge compares (0 = KPI window)"
     )
     anomaly: AnomalyPolicy = Field(default_factory=AnomalyPolicy)
+    shared_breach: Literal["rollback", "hold"] = Field(
+        default="rollback",
+        description="a canary's max/min breach that its baseline shows too (a shared "
+        "dependency outage): roll back, or hold (inconclusive) unless the judge finds the "
+        "canary worse than the baseline",
+    )
     kpis: list[KpiPolicy] = Field(default_factory=list)
 
     @model_validator(mode="after")

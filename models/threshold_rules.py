@@ -123,3 +123,37 @@ def absolute_checks(kpi: KpiPolicy, subj: KpiSample, v: float) -> list[Check]:
             bad, detail = _counted(kpi, subj, limit, way, detail)
         out.append((bad, rule, limit, detail))
     return out
+
+
+def hold_shared(
+    kpi: KpiPolicy, checks: list[Check], ref: KpiSample
+) -> tuple[list[Check], list[str]]:
+    """Clear the subject's ``max``/``min`` breaches that the reference track shows too.
+
+    For ``shared_breach: hold``: when baseline and canary both break the same absolute
+    rule, a shared cause (a dependency outage) is likelier than the new version, and a
+    rollback would not help. Returns the checks with those breaches cleared, and what
+    was held (the canary-vs-baseline judge still runs and still rolls back a canary
+    that is worse than its baseline).
+
+    >>> import numpy as np
+    >>> kpi = KpiPolicy(name="e", kind="ratio", numerator={"metric": "r"},
+    ...                 denominator={"metric": "r"}, max=0.05, count_confidence=0)
+    >>> mine = absolute_checks(kpi, KpiSample(0.3, 9, np.empty(0)), 0.3)
+    >>> [c[0] for c in hold_shared(kpi, mine, KpiSample(0.2, 9, np.empty(0)))[0]]
+    [False]
+    >>> [c[0] for c in hold_shared(kpi, mine, KpiSample(0.01, 9, np.empty(0)))[0]]
+    [True]
+    """
+    if ref.value is None:
+        return checks, []
+    theirs = {rule: (bad, detail) for bad, rule, _, detail in absolute_checks(kpi, ref, ref.value)}
+    out: list[Check] = []
+    held: list[str] = []
+    for bad, rule, limit, detail in checks:
+        their = theirs.get(rule)
+        if bad and their is not None and their[0]:
+            held.append(f"{detail}; reference track too: {their[1]}")
+            bad = False
+        out.append((bad, rule, limit, detail))
+    return out, held

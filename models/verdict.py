@@ -21,7 +21,7 @@ from models.canary import JudgeResult, judge
 from models.kpi import KpiSample
 from models.policy import AppPolicy, KpiPolicy
 from models.sequential import GRACE_S
-from models.threshold_rules import absolute_checks, relative_checks
+from models.threshold_rules import absolute_checks, hold_shared, relative_checks
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,9 @@ def assess(
     if learned is not None and kpi.learned and learned.n >= policy.anomaly.min_history:
         score = learned.score(v, kpi.direction)
     checks = absolute_checks(kpi, subj, v)
+    held: list[str] = []
+    if policy.shared_breach == "hold" and track == "canary" and ref_ok and ref is not None:
+        checks, held = hold_shared(kpi, checks, ref)
     usable = [p for p in pairs or [] if min(len(p[0].points), len(p[1].points)) >= JUDGE_MIN_POINTS]
     if kpi.judge and usable and track == "canary":
         # canary vs baseline: the judge decides, the relative rule sets its effect size
@@ -140,6 +143,10 @@ def assess(
             detail="no rule applies: no baseline and no absolute threshold",
         )
     hit = next((c for c in checks if c[0]), None)
+    if hit is None and held:  # not the canary's doing as far as the data tell: no verdict
+        why = "shared with the reference track (shared_breach: hold): " + "; ".join(held)
+        return KpiStatus(kpi.name, track, "inconclusive", v, subj.samples, base,
+                         rule="shared_breach", detail=why, anomaly_score=score)
     if hit is None:
         return KpiStatus(
             kpi.name,
@@ -215,6 +222,9 @@ class Machine:
             )
         else:
             state, reason = "healthy", "all evaluable KPIs within policy"
+            held = [s.kpi for s in statuses if s.rule == "shared_breach"]
+            if held:  # shared_breach: hold — say so, the state alone would hide it
+                reason += "; held (breached by the reference track too): " + ", ".join(held)
         if evaluable:
             self.consecutive_inconclusive = 0
         c["consecutive_inconclusive"] = self.consecutive_inconclusive

@@ -1,6 +1,7 @@
 """Long healthy watches at realistic traffic splits: false rollbacks, and catch beside them.
 
-Usage: ``make bench-fleet`` (env: DEPLOYMENTS (60), ROLLING (20), HOURS (2), WORKERS (2)).
+Usage: ``make bench-fleet`` (env: DEPLOYMENTS (60), ROLLING (20), HOURS (2), WORKERS (2),
+OUTAGES (6)).
 
 bench-canary compares equal tracks for ten minutes. Production canaries differ: a
 canary often takes a quarter or a tenth of the baseline's traffic, and it is watched
@@ -32,6 +33,11 @@ rates (20, 50, 200, 500 rps) and canary traffic shares (1, 1/4, 1/10):
 
 false_rollback = deployments rolled back while healthy / all deployments; catch =
 regressions caught / regressions; median_ttr_s = event time from onset to command.
+
+* **outages** (``OUTAGES`` canaries per policy, reported apart, not in the RESULT line):
+  after 30 healthy minutes, 3 minutes of 30 % 5xx and 2 s median latency, either on
+  both tracks (a shared dependency outage) or on the canary alone, watched under
+  ``shared_breach: rollback`` (the default) and ``hold``.
 
 Last line: ``RESULT fleet false_rollback=<x> catch=<x> median_ttr_s=<x> controls=<n>
 watched_hours=<x>``; per traffic share lines before it.
@@ -75,6 +81,7 @@ CONTROLS = (  # (profile, 5xx share, median latency s) of healthy services
     ("1 canary pod", 0.005, 0.08),
 )
 KINDS = ("errors", "latency", "bursts", "errors_x3", "latency_x1.6")
+OUTAGE_S = 180  # outages: 30 % 5xx and 2 s median latency for 3 minutes
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,7 @@ class Case:
     profile: str = "steady"  # a control's service (see CONTROLS); regressions: steady
     error_rate: float = 0.005  # both tracks' healthy 5xx share
     latency_s: float = 0.08  # both tracks' healthy median latency
+    shared_breach: str = "rollback"  # the policy's shared_breach (outage cases)
 
     @property
     def rolling(self) -> bool:
@@ -113,8 +121,11 @@ def run(case: Case) -> Outcome:
     base = TrackLoad(case.rps, case.error_rate, case.latency_s, pods=pods[0])
     canary = TrackLoad(case.rps * case.share, case.error_rate, case.latency_s, pods=pods[1])
     guard = (
-        rolling_guard(dep, app, base, seed=5000 + case.index) if rolling else canary_guard(dep, app)
+        rolling_guard(dep, app, base, seed=5000 + case.index)
+        if rolling
+        else canary_guard(dep, app, {"shared_breach": case.shared_breach})
     )
+    outage = TrackLoad(rps=canary.rps, error_rate=0.3, latency_s=2.0, pods=canary.pods)
     bad = {
         "": canary,
         "errors": TrackLoad(rps=canary.rps, error_rate=0.025),
@@ -122,6 +133,8 @@ def run(case: Case) -> Outcome:
         "bursts": TrackLoad(rps=canary.rps, error_rate=0.005, latency_s=0.4),
         "errors_x3": TrackLoad(rps=canary.rps, error_rate=0.015),
         "latency_x1.6": TrackLoad(rps=canary.rps, error_rate=0.005, latency_s=0.128),
+        "outage": outage,
+        "shared outage": outage,
     }[case.regression]
     bursts = np.random.default_rng(case.index).random(case.seconds) < 0.25
     fleet = Fleet(app=app, deployment_id=dep, seed=1000 + case.index)
@@ -131,7 +144,11 @@ def run(case: Case) -> Outcome:
         late = case.regression and (t - start) >= ONSET_S * 1000
         if case.regression == "bursts":  # slow in a quarter of the batches only
             late = late and bool(bursts[k])
-        loads = {"baseline": base, "canary": bad if late else canary}
+        if case.regression.endswith("outage"):
+            late = late and (t - start) < (ONSET_S + OUTAGE_S) * 1000
+        shared = late and case.regression == "shared outage"
+        loads = {"baseline": replace(outage, rps=base.rps, pods=base.pods) if shared else base,
+                 "canary": bad if late else canary}
         if rolling:
             loads = {"stable": replace(loads["canary"], pods=base.pods)}
         if case.profile == "diurnal":  # traffic ±80 % over an hour, latency rising with it
@@ -168,12 +185,41 @@ def cases(deployments: int, hours: float, rolling: int = 0) -> list[Case]:
     return out
 
 
+def outage_cases(n: int, first: int) -> list[Case]:
+    """``n`` canaries per (outage kind, policy) over the rate × share grid."""
+    grid = [(r, s) for s in SHARES for r in RATES]
+    kinds = [(k, p) for k in ("shared outage", "outage") for p in ("rollback", "hold")]
+    return [
+        Case(first + i * n + j, *grid[j % len(grid)], kind, ONSET_S + AFTER_S,
+             shared_breach=policy)
+        for i, (kind, policy) in enumerate(kinds)
+        for j in range(n)
+    ]
+
+
+def report_outages(results: list[Outcome]) -> None:
+    for kind in ("shared outage", "outage"):
+        for policy in ("rollback", "hold"):
+            mine = [r for r in results
+                    if r.case.regression == kind and r.case.shared_breach == policy]
+            rolled = [r for r in mine if r.rolled_at_s is not None and r.rolled_at_s >= ONSET_S]
+            early = [r for r in mine if r.rolled_at_s is not None and r.rolled_at_s < ONSET_S]
+            ttr = statistics.median([r.rolled_at_s - ONSET_S for r in rolled]) if rolled else 0
+            where = "both tracks" if kind == "shared outage" else "canary only"
+            print(f"{kind} ({where}), shared_breach: {policy}: rolled back "
+                  f"{len(rolled)}/{len(mine)}"
+                  + (f" (median {ttr:.0f} s after onset)" if rolled else "")
+                  + (f", {len(early)} before the onset" if early else ""))
+
+
 def main() -> int:
     deployments = int(os.environ.get("DEPLOYMENTS", 60))
     rolling = int(os.environ.get("ROLLING", 20))
     hours = float(os.environ.get("HOURS", 2))
     workers = int(os.environ.get("WORKERS", 2))
+    outages = int(os.environ.get("OUTAGES", 6))
     todo = cases(deployments, hours, rolling)
+    todo += outage_cases(outages, len(todo))
     print(f"{deployments} controls x {hours:g} h, {deployments} regressions, {workers} workers")
     t0 = time.time()
     results: list[Outcome] = []
@@ -182,6 +228,8 @@ def main() -> int:
             results.append(res)
             if n % 16 == 0 or n == len(todo):
                 print(f"  {n}/{len(todo)} deployments ({time.time() - t0:.0f} s)", flush=True)
+    report_outages([r for r in results if r.case.regression.endswith("outage")])
+    results = [r for r in results if not r.case.regression.endswith("outage")]
     false, caught, ttr = 0, 0, []
     controls = [r for r in results if not r.case.regression]
     regressions = [r for r in results if r.case.regression]
@@ -221,7 +269,7 @@ def main() -> int:
               f"rolled back {len(bad)}/{len(ctl)}")
     watched = sum(r.case.seconds for r in controls) / 3600
     med = statistics.median(ttr) if ttr else float("nan")
-    print(f"RESULT fleet false_rollback={false / len(results):.3f} "
+    print(f"RESULT fleet false_rollback={false / max(len(results), 1):.3f} "
           f"catch={caught / max(len(regressions), 1):.3f} median_ttr_s={med:.0f} "
           f"controls={len(controls)} watched_hours={watched:.0f}")
     return 0

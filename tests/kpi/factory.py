@@ -170,12 +170,14 @@ def lifecycle(
     return req, start
 
 
-def canary_guard(dep: str = "d1", app: str = "web") -> Any:
-    """A guard on the shipped default policy, watching canary ``dep`` of ``app``."""
+def canary_guard(dep: str = "d1", app: str = "web", defaults: dict[str, Any] | None = None
+                 ) -> Any:
+    """A guard on the shipped default policy (``defaults`` merged over it), watching
+    canary ``dep`` of ``app``."""
     from models.guard import DeploymentGuard
-    from models.policy import load_policies
+    from models.policy import build_policies
 
-    guard = DeploymentGuard(load_policies(None))
+    guard = DeploymentGuard(build_policies({"defaults": defaults} if defaults else None))
     for ev in lifecycle(dep=dep, app=app):
         guard.on_deploy_event(ev)
     return guard
