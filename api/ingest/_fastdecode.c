@@ -17,9 +17,9 @@
  * Raises ValueError (message = reason for the HTTP 400) on malformed input.
  *
  * The walk runs without the GIL (system malloc, no Python objects), so the API decodes in
- * a worker thread while its event loop keeps serving; only a metric name never seen before
- * takes the GIL back to ask the allow-list regex. A mutex per Mapper serialises encodes
- * (the name cache is shared).
+ * worker threads while its event loop keeps serving; only a metric name never seen before
+ * takes the GIL back to ask the allow-list regex. Encodes of one Mapper run in parallel:
+ * the shared name cache is read without locks and written under the GIL (see _fd_map.h).
  *
  * Layout: _fd_json.h (buffers, JSON, wire primitives) <- _fd_map.h (Mapper, buckets,
  * series -> JSON) <- _fd_parse.h (1.0 / 2.0 walkers) <- this file (Python type, module).
@@ -73,9 +73,7 @@ static PyObject *Mapper_encode(Mapper *self, PyObject *args) {
     PyThreadState *save = PyEval_SaveThread();
     c.save = &save;
     tl_oom = 0;
-    pthread_mutex_lock(&self->mu);
     rc = version == 1 ? parse_v1(&c, p, e) : parse_v2(&c, p, e);
-    pthread_mutex_unlock(&self->mu);
     PyEval_RestoreThread(save);
     PyObject *res = NULL;
     if (tl_oom) { PyErr_Clear(); PyErr_NoMemory(); }
@@ -118,8 +116,6 @@ static int Mapper_init(Mapper *self, PyObject *args, PyObject *kw) {
     while (self->tcap < self->tmax * 2) self->tcap *= 2;
     self->tab = calloc(self->tcap, sizeof(NameEnt));
     if (!self->tab) { PyErr_NoMemory(); return -1; }
-    if (pthread_mutex_init(&self->mu, NULL)) { PyErr_SetString(PyExc_OSError, "mutex"); return -1; }
-    self->mu_ready = 1;
     return 0;
 }
 
@@ -128,7 +124,6 @@ static void Mapper_dealloc(Mapper *self) {
     if (self->tab)
         for (size_t i = 0; i < self->tcap; i++) free(self->tab[i].s);
     free(self->tab);
-    if (self->mu_ready) pthread_mutex_destroy(&self->mu);
     Py_XDECREF(self->allow);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }

@@ -7,45 +7,64 @@
 /* ---------- the Mapper type: configuration + metric-name verdict cache ---------- */
 typedef struct { uint64_t h; char *s; size_t n; int allowed; } NameEnt;
 
+/* Encodes of one Mapper run in parallel (decode threads). The name cache is an
+ * open-addressing table of fixed size (at most half full, never resized): an entry's
+ * fields are written first and its hash is published last with a release store, so a
+ * lock-free reader that sees the hash sees the whole entry. Entries are only added
+ * while holding the GIL (which serialises writers) and only removed at dealloc. */
 typedef struct {
     PyObject_HEAD
     Str lab[4];               /* app, version, track, deployment_id (owned copies) */
     PyObject *allow;          /* callable(str) -> bool, asked once per new metric name */
     NameEnt *tab; size_t tcap, tcount, tmax;
     size_t max_chunk;
-    pthread_mutex_t mu;       /* one encode at a time per Mapper (the name cache is shared) */
-    int mu_ready;
 } Mapper;
 
 enum { L_APP, L_VERSION, L_TRACK, L_DEP };
 
-/* Per-name verdict from the cache; on a miss, take the GIL back and ask Python. */
-static int name_allowed(Mapper *m, PyThreadState **save, Str name) {
-    uint64_t h = str_hash(name);
+/* Cached verdict of a name (0/1), or -1 when it is not cached. Safe without the GIL. */
+static int name_cached(const Mapper *m, uint64_t h, Str name, size_t *slot) {
     size_t mask = m->tcap - 1, i = (size_t)h & mask;
-    while (m->tab[i].h) {
-        if (m->tab[i].h == h && m->tab[i].n == name.n && memcmp(m->tab[i].s, name.p, name.n) == 0)
-            return m->tab[i].allowed;
+    uint64_t eh;
+    while ((eh = __atomic_load_n(&m->tab[i].h, __ATOMIC_ACQUIRE)) != 0) {
+        const NameEnt *t = &m->tab[i];
+        if (eh == h && t->n == name.n && memcmp(t->s, name.p, name.n) == 0) return t->allowed;
         i = (i + 1) & mask;
     }
+    *slot = i;
+    return -1;
+}
+
+/* Per-name verdict from the cache; on a miss, take the GIL back, ask Python and cache it. */
+static int name_allowed(Mapper *m, PyThreadState **save, Str name) {
+    uint64_t h = str_hash(name);
+    size_t slot = 0;
+    int ok = name_cached(m, h, name, &slot);
+    if (ok >= 0) return ok;
     PyEval_RestoreThread(*save);
-    int ok = -1;
-    PyObject *u = PyUnicode_DecodeUTF8((const char *)name.p, (Py_ssize_t)name.n, "strict");
-    if (u) {
-        PyObject *r = PyObject_CallOneArg(m->allow, u);
-        Py_DECREF(u);
-        if (r) { ok = PyObject_IsTrue(r); Py_DECREF(r); }
+    ok = name_cached(m, h, name, &slot);   /* another thread may have added it meanwhile */
+    if (ok < 0) {
+        PyObject *u = PyUnicode_DecodeUTF8((const char *)name.p, (Py_ssize_t)name.n, "strict");
+        if (u) {
+            PyObject *r = PyObject_CallOneArg(m->allow, u);
+            Py_DECREF(u);
+            if (r) { ok = PyObject_IsTrue(r); Py_DECREF(r); }
+        }
+        /* bounded: a flood of unique names cannot grow memory; `slot` is empty (GIL held) */
+        if (ok >= 0 && m->tcount < m->tmax) {
+            char *copy = malloc(name.n ? name.n : 1);
+            if (!copy) { NOMEM(); ok = -1; }
+            else {
+                memcpy(copy, name.p, name.n);
+                NameEnt *t = &m->tab[slot];
+                t->s = copy; t->n = name.n; t->allowed = ok;
+                __atomic_store_n(&t->h, h, __ATOMIC_RELEASE);
+                m->tcount++;
+            }
+        }
     }
     *save = PyEval_SaveThread();
-    if (ok < 0) return -1;    /* the Python error stays set in this thread's state */
-    if (m->tcount < m->tmax) {   /* bounded: a flood of unique names cannot grow memory */
-        char *copy = malloc(name.n ? name.n : 1);
-        if (!copy) { NOMEM(); return -1; }
-        memcpy(copy, name.p, name.n);
-        m->tab[i].h = h; m->tab[i].s = copy; m->tab[i].n = name.n; m->tab[i].allowed = ok;
-        m->tcount++;
-    }
-    return ok;
+    return ok;    /* -1: the Python error (or out-of-memory) stays set for this thread */
 }
 
 /* ---------- per-call state ---------- */

@@ -201,3 +201,37 @@ def test_corrupted_bodies_raise_value_error_never_crash(data: st.DataObject) -> 
     for version in (1, 2):
         with contextlib.suppress(ValueError):  # anything else (or a crash) fails the test
             native().encode(bytes(raw[:cut]), version)
+
+
+def test_one_native_mapper_encodes_from_many_threads_at_once() -> None:
+    """Decode threads share one Mapper: its name cache is filled while others read it."""
+    import threading
+
+    bodies, names = [], set()
+    for b in range(8):
+        req = WriteRequest()
+        for i in range(400):  # overlapping new names per body: concurrent cache misses
+            ts = req.timeseries.add()
+            kind = "http_requests_total" if i % 3 else "other_metric"
+            names.add(name := f"{kind}_{(i * 7 + b * 50) % 600}")
+            ts.labels.add(name="__name__", value=name)
+            ts.labels.add(name="app", value=f"app-{i % 5}")
+            ts.samples.add(value=float(i), timestamp=TS + b)
+        bodies.append(req.SerializeToString())
+    allow = LabelMap(metric_allow=r"http_.*")
+    want = [parsed(PyMapper(allow, 900_000).encode(body, 1)) for body in bodies]
+    for _ in range(5):
+        mapper, start = native(allow), threading.Barrier(len(bodies))
+        got: list[Any] = [None] * len(bodies)
+
+        def work(k: int, mapper: Any = mapper, start: Any = start, got: Any = got) -> None:
+            start.wait()
+            got[k] = parsed(mapper.encode(bodies[k], 1))
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(len(bodies))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert got == want
+        assert mapper.cached_names() == len(names)  # each distinct name cached exactly once
