@@ -145,7 +145,7 @@ def hold_shared(
     >>> [c[0] for c in hold_shared(kpi, mine, KpiSample(0.01, 9, np.empty(0)))[0]]
     [True]
     """
-    if ref.value is None:
+    if ref.value is None or not any(bad for bad, *_ in checks):  # nothing to hold
         return checks, []
     theirs = {rule: (bad, detail) for bad, rule, _, detail in absolute_checks(kpi, ref, ref.value)}
     out: list[Check] = []

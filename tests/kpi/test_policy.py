@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from models.policy import PolicyError, build_policies, load_policies, parse_duration
+from models.policy import PolicyError, build_policies, load_policies
+from models.policy_values import parse_duration
 
 REPO = Path(__file__).resolve().parents[2]
 
