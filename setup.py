@@ -7,7 +7,12 @@ setup(
         Extension(
             "api.ingest._fastdecode",
             sources=["api/ingest/_fastdecode.c"],
-            depends=["api/ingest/_fd_json.h", "api/ingest/_fd_map.h", "api/ingest/_fd_parse.h"],
+            depends=[
+                "api/ingest/_fd_json.h",
+                "api/ingest/_fd_cache.h",
+                "api/ingest/_fd_map.h",
+                "api/ingest/_fd_parse.h",
+            ],
             extra_compile_args=["-O3"],
         )
     ]

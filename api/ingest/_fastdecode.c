@@ -20,8 +20,10 @@
  * worker threads while its event loop keeps serving; only a metric name never seen before
  * takes the GIL back to ask the allow-list regex. Encodes of one Mapper run in parallel:
  * the shared name cache is read without locks and written under the GIL (see _fd_map.h).
+ * A series seen before (same label bytes) skips mapping and label JSON (_fd_cache.h).
  *
- * Layout: _fd_json.h (buffers, JSON, wire primitives) <- _fd_map.h (Mapper, buckets,
+ * Layout: _fd_json.h (buffers, JSON, wire primitives) <- _fd_cache.h (series cache)
+ * <- _fd_map.h (Mapper, buckets,
  * series -> JSON) <- _fd_parse.h (1.0 / 2.0 walkers) <- this file (Python type, module).
  */
 #include "_fd_parse.h"
@@ -70,6 +72,7 @@ static PyObject *Mapper_encode(Mapper *self, PyObject *args) {
     Call c; memset(&c, 0, sizeof(c)); c.m = self;
     const uint8_t *p = view.buf, *e = p + view.len;
     int rc;
+    if (version == 1 && self->stab) { c.st = self->stab; c.st->refs++; }   /* GIL held */
     PyThreadState *save = PyEval_SaveThread();
     c.save = &save;
     tl_oom = 0;
@@ -83,6 +86,12 @@ static PyObject *Mapper_encode(Mapper *self, PyObject *args) {
     }
     else if (!PyErr_Occurred())
         PyErr_SetString(PyExc_ValueError, c.err ? c.err : "malformed protobuf");
+    if (res && self->stab) {   /* GIL held: new series into the cache (emptied at dealloc) */
+        stab_add_all(&self->stab, c.pend, c.pendh, c.npend);
+        c.npend = 0;
+        self->hits += (unsigned long long)c.hits;
+    }
+    if (c.st) stab_unref(c.st);
     call_free(&c);
     PyBuffer_Release(&view);
     return res;
@@ -100,13 +109,18 @@ static int copy_label(Str *dst, PyObject *s) {
 
 static int Mapper_init(Mapper *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"label_app", "label_version", "label_track", "label_deployment_id",
-                             "allow", "max_chunk_bytes", "name_cache_size", NULL};
+                             "allow", "max_chunk_bytes", "name_cache_size", "series_cache_size",
+                             "series_cache_bytes", NULL};
     PyObject *ls[4], *allow; Py_ssize_t max_chunk = 900000, cache = 65536;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "UUUUO|nn", kwlist, &ls[0], &ls[1], &ls[2], &ls[3],
-                                     &allow, &max_chunk, &cache))
+    Py_ssize_t series = 65536, series_bytes = 64 << 20;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "UUUUO|nnnn", kwlist, &ls[0], &ls[1], &ls[2],
+                                     &ls[3], &allow, &max_chunk, &cache, &series, &series_bytes))
         return -1;
     if (!PyCallable_Check(allow)) { PyErr_SetString(PyExc_TypeError, "allow must be callable"); return -1; }
-    if (max_chunk < 1 || cache < 1) { PyErr_SetString(PyExc_ValueError, "sizes must be >= 1"); return -1; }
+    if (max_chunk < 1 || cache < 1 || series < 0 || series_bytes < 0) {
+        PyErr_SetString(PyExc_ValueError, "sizes must be >= 1 (series cache: >= 0, 0 = off)");
+        return -1;
+    }
     if (self->tab) { PyErr_SetString(PyExc_RuntimeError, "Mapper already initialised"); return -1; }
     for (int i = 0; i < 4; i++) if (copy_label(&self->lab[i], ls[i])) return -1;
     Py_INCREF(allow); self->allow = allow;
@@ -116,6 +130,10 @@ static int Mapper_init(Mapper *self, PyObject *args, PyObject *kw) {
     while (self->tcap < self->tmax * 2) self->tcap *= 2;
     self->tab = calloc(self->tcap, sizeof(NameEnt));
     if (!self->tab) { PyErr_NoMemory(); return -1; }
+    if (series > 0 && series_bytes > 0) {
+        self->stab = stab_new((size_t)series, (size_t)series_bytes);
+        if (!self->stab) { PyErr_NoMemory(); return -1; }
+    }
     return 0;
 }
 
@@ -124,6 +142,7 @@ static void Mapper_dealloc(Mapper *self) {
     if (self->tab)
         for (size_t i = 0; i < self->tcap; i++) free(self->tab[i].s);
     free(self->tab);
+    stab_unref(self->stab);
     Py_XDECREF(self->allow);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -132,10 +151,22 @@ static PyObject *Mapper_cached(Mapper *self, PyObject *unused) {
     return PyLong_FromSize_t(self->tcount);
 }
 
+static PyObject *Mapper_cached_series(Mapper *self, PyObject *unused) {
+    return PyLong_FromSize_t(self->stab ? self->stab->count : 0);
+}
+
+static PyObject *Mapper_series_hits(Mapper *self, PyObject *unused) {
+    return PyLong_FromUnsignedLongLong(self->hits);
+}
+
 static PyMethodDef Mapper_methods[] = {
     {"encode", (PyCFunction)Mapper_encode, METH_VARARGS,
      "encode(data, version) -> (chunks, kept_samples, dropped_samples, histograms)"},
     {"cached_names", (PyCFunction)Mapper_cached, METH_NOARGS, "metric names with a cached verdict"},
+    {"cached_series", (PyCFunction)Mapper_cached_series, METH_NOARGS,
+     "series (label sets) in the current series-cache table"},
+    {"series_cache_hits", (PyCFunction)Mapper_series_hits, METH_NOARGS,
+     "series encoded from the series cache so far (successful requests)"},
     {NULL, NULL, 0, NULL}};
 
 static PyTypeObject MapperType = {

@@ -2,7 +2,7 @@
 #ifndef SMARTDEPLOY_FD_MAP_H
 #define SMARTDEPLOY_FD_MAP_H
 
-#include "_fd_json.h"
+#include "_fd_cache.h"
 
 /* ---------- the Mapper type: configuration + metric-name verdict cache ---------- */
 typedef struct { uint64_t h; char *s; size_t n; int allowed; } NameEnt;
@@ -18,6 +18,8 @@ typedef struct {
     PyObject *allow;          /* callable(str) -> bool, asked once per new metric name */
     NameEnt *tab; size_t tcap, tcount, tmax;
     size_t max_chunk;
+    STab *stab;               /* series cache (_fd_cache.h); NULL = disabled */
+    unsigned long long hits;  /* series encoded from the cache (added under the GIL) */
 } Mapper;
 
 enum { L_APP, L_VERSION, L_TRACK, L_DEP };
@@ -84,11 +86,15 @@ typedef struct {
     size_t *slot; size_t scap;            /* hash: index+1 into b, 0 = empty */
     Str *ln, *lv; size_t lcap;            /* label scratch of one series */
     int64_t *ts; double *vs; size_t vcap; /* sample scratch of one series */
-    int64_t kept, dropped, hist;
+    int64_t kept, dropped, hist, hits;
     const char *err;
     PyThreadState **save;                 /* to take the GIL back for a cache miss */
     Str last_name; int last_ok;           /* neighbouring series mostly share name and app */
     Str last_app; size_t last_bucket;     /* index + 1 into b, 0 = none */
+    STab *st;                             /* series cache table this request reads */
+    const SEnt *prev_hit;                 /* cache entry of the previous series, if any */
+    SEnt **pend; uint64_t *pendh; size_t npend, cappend;  /* entries to add (GIL) */
+    int em_kept; Bucket *em_b; size_t em_off0, em_off1;   /* what emit_series decided */
 } Call;
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem) {
@@ -108,6 +114,8 @@ static void call_free(Call *c) {
     }
     free(c->b); free(c->slot); free(c->ln); free(c->lv);
     free(c->ts); free(c->vs);
+    for (size_t i = 0; i < c->npend; i++) free(c->pend[i]);
+    free(c->pend); free(c->pendh);
 }
 
 static int bucket_close_chunk(Bucket *k) {
@@ -161,7 +169,44 @@ static const Str TRACKS[3] = {{(const uint8_t *)"stable", 6}, {(const uint8_t *)
                               {(const uint8_t *)"baseline", 8}};
 static const Str NAME_LABEL = {(const uint8_t *)"__name__", 8};
 
-/* Map, filter and JSON-encode one decoded series (labels in c->ln/lv, samples in ts/vs). */
+/* The request's bucket of an app (neighbouring series mostly share it). */
+static Bucket *app_bucket(Call *c, Str app) {
+    if (c->last_bucket && str_eq(app, c->last_app)) return &c->b[c->last_bucket - 1];
+    Bucket *k = get_bucket(c, app);
+    if (!k) return NULL;
+    c->last_app = app; c->last_bucket = (size_t)(k - c->b) + 1;
+    return k;
+}
+
+/* The buffer a new series of bucket k goes to (closing the chunk when it is full). */
+static Buf *series_buf(Call *c, Bucket *k) {
+    if (k->json.len > k->chunk_start && k->json.len - k->chunk_start >= c->m->max_chunk)
+        if (bucket_close_chunk(k)) return NULL;
+    return &k->json;
+}
+
+/* The rest of a series after its prefix: samples (c->ts/vs), then counters and checks. */
+static int emit_samples(Call *c, Bucket *k, Buf *b, size_t ns) {
+    for (size_t i = 0; i < ns; i++) {
+        if (i) buf_ch(b, ',');
+        put_i64(b, c->ts[i]);
+        if (c->ts[i] > k->cur_maxts) k->cur_maxts = c->ts[i];
+    }
+    PUT_LIT(b, "],\"values\":[");
+    for (size_t i = 0; i < ns; i++) {
+        if (i) buf_ch(b, ',');
+        put_double(b, c->vs[i]);
+    }
+    PUT_LIT(b, "]},");
+    if (b->oom) { NOMEM(); return -1; }
+    if (b->bad_utf8) { c->err = "label name or value is not valid UTF-8"; return -1; }
+    k->cur_samples += (int64_t)ns;
+    c->kept += (int64_t)ns;
+    return 0;
+}
+
+/* Map, filter and JSON-encode one decoded series (labels in c->ln/lv, samples in ts/vs).
+ * Sets c->em_kept (and, when kept, where its prefix JSON is) for the series cache. */
 static int emit_series(Call *c, size_t nl, size_t ns) {
     if (ns == 0) return 0;
     Mapper *m = c->m;
@@ -178,12 +223,13 @@ static int emit_series(Call *c, size_t nl, size_t ns) {
         else continue;
         if (i < 64) special |= (uint64_t)1 << i;
     }
+    c->em_kept = 0;
     if (!have_name || name.n == 0 || lab[L_APP].n == 0) { c->dropped += (int64_t)ns; return 0; }
     int ok;
     if (c->last_name.p && str_eq(name, c->last_name)) ok = c->last_ok;
     else {
         ok = name_allowed(m, c->save, name);
-        if (ok < 0) return -1;
+        if (ok < 0) { c->em_kept = -1; return -1; }
         c->last_name = name; c->last_ok = ok;
     }
     if (!ok) { c->dropped += (int64_t)ns; return 0; }
@@ -194,16 +240,11 @@ static int emit_series(Call *c, size_t nl, size_t ns) {
             if (str_eq(lab[L_TRACK], TRACKS[t])) { track = TRACKS[t]; found = 1; }
         if (!found) { c->dropped += (int64_t)ns; return 0; }   /* not a track we can compare */
     }
-    Bucket *k;
-    if (c->last_bucket && str_eq(lab[L_APP], c->last_app)) k = &c->b[c->last_bucket - 1];
-    else {
-        k = get_bucket(c, lab[L_APP]);
-        if (!k) return -1;
-        c->last_app = lab[L_APP]; c->last_bucket = (size_t)(k - c->b) + 1;
-    }
-    if (k->json.len > k->chunk_start && k->json.len - k->chunk_start >= m->max_chunk)
-        if (bucket_close_chunk(k)) return -1;
-    Buf *b = &k->json;
+    c->em_kept = -1;
+    Bucket *k = app_bucket(c, lab[L_APP]);
+    Buf *b = k ? series_buf(c, k) : NULL;
+    if (!b) return -1;
+    size_t off0 = b->len;
     PUT_LIT(b, "{\"name\":");
     put_json_str(b, name);
     PUT_LIT(b, ",\"labels\":{");
@@ -227,21 +268,9 @@ static int emit_series(Call *c, size_t nl, size_t ns) {
     PUT_LIT(b, ",\"track\":");
     put_json_str(b, track);
     PUT_LIT(b, ",\"timestamps_ms\":[");
-    for (size_t i = 0; i < ns; i++) {
-        if (i) buf_ch(b, ',');
-        put_i64(b, c->ts[i]);
-        if (c->ts[i] > k->cur_maxts) k->cur_maxts = c->ts[i];
-    }
-    PUT_LIT(b, "],\"values\":[");
-    for (size_t i = 0; i < ns; i++) {
-        if (i) buf_ch(b, ',');
-        put_double(b, c->vs[i]);
-    }
-    PUT_LIT(b, "]},");
-    if (b->oom) { NOMEM(); return -1; }
-    if (b->bad_utf8) { c->err = "label name or value is not valid UTF-8"; return -1; }
-    k->cur_samples += (int64_t)ns;
-    c->kept += (int64_t)ns;
+    size_t off1 = b->len;
+    if (emit_samples(c, k, b, ns)) return -1;
+    c->em_kept = 1; c->em_b = k; c->em_off0 = off0; c->em_off1 = off1;
     return 0;
 }
 

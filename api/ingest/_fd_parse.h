@@ -73,7 +73,7 @@ bad:
 }
 
 /* 1.0: TimeSeries { labels = 1; samples = 2; exemplars = 3; histograms = 4; } */
-static int parse_series_v1(Call *c, Str msg) {
+static int parse_series_v1_full(Call *c, Str msg, size_t *nl_out) {
     const uint8_t *p = msg.p, *e = msg.p + msg.n;
     size_t nl = 0, ns = 0; uint64_t key; Str sub;
     while (p < e) {
@@ -86,10 +86,93 @@ static int parse_series_v1(Call *c, Str msg) {
             else if (f == 4) c->hist++;
         } else if (skip_field(&p, e, wt)) goto bad;
     }
+    *nl_out = nl;
     return emit_series(c, nl, ns);
 bad:
     c->err = "malformed TimeSeries";
     return -1;
+}
+
+/* A series whose labels are cached: walk the fields after them. Returns 1 (and changes
+ * nothing) for anything unusual (a label after the samples, a malformed field), so the
+ * full path handles it, with its own error messages. */
+static int emit_cached(Call *c, const SEnt *ent, const uint8_t *p, const uint8_t *e) {
+    size_t ns = 0; int64_t hist = 0; uint64_t key; Str sub;
+    while (p < e) {
+        if (rd_varint(&p, e, &key)) return 1;
+        int f = (int)(key >> 3), wt = (int)(key & 7);
+        if (f >= 1 && f <= 4) {
+            if (f == 1 || wt != 2 || rd_len(&p, e, &sub)) return 1;
+            if (f == 2) {
+                const char *err = c->err;
+                if (parse_sample(c, sub, ns)) {
+                    if (c->err == err) return -1;   /* out of memory */
+                    c->err = err;
+                    return 1;
+                }
+                ns++;
+            } else if (f == 4) hist++;
+        } else if (skip_field(&p, e, wt)) return 1;
+    }
+    c->hist += hist;
+    if (ns == 0) return 0;
+    if (!ent->kept) { c->dropped += (int64_t)ns; return 0; }
+    Bucket *k = app_bucket(c, sent_app(ent));
+    Buf *b = k ? series_buf(c, k) : NULL;
+    if (!b) return -1;
+    buf_put(b, sent_prefix(ent), ent->plen);
+    return emit_samples(c, k, b, ns);
+}
+
+/* Remember a fully parsed series for the cache (added under the GIL after the request). */
+static void cache_later(Call *c, Str key, uint64_t h) {
+    SEnt *ent;
+    if (c->em_kept == 1) {
+        Bucket *k = c->em_b;
+        ent = sent_new(key, k->app, k->json.p + c->em_off0, c->em_off1 - c->em_off0, 1);
+    } else ent = sent_new(key, (Str){0, 0}, NULL, 0, 0);
+    if (!ent) return;   /* out of memory here only means not cached */
+    if (c->npend == c->cappend) {
+        size_t nc = c->cappend ? c->cappend * 2 : 64;
+        SEnt **np = realloc(c->pend, nc * sizeof(SEnt *));
+        uint64_t *nh = np ? realloc(c->pendh, nc * sizeof(uint64_t)) : NULL;
+        if (np) c->pend = np;
+        if (!nh) { free(ent); return; }
+        c->pendh = nh; c->cappend = nc;
+    }
+    c->pend[c->npend] = ent; c->pendh[c->npend++] = h;
+}
+
+/* A 1.0 series: from the cache when its leading run of labels was seen before. */
+static int parse_series_v1(Call *c, Str msg) {
+    if (!c->st) { size_t nl; return parse_series_v1_full(c, msg, &nl); }
+    const uint8_t *p = msg.p, *e = msg.p + msg.n;
+    const SEnt *next = sent_follows(c->prev_hit, msg);
+    c->prev_hit = NULL;
+    if (next) {   /* the series that followed the previous one last time, again */
+        int rc = emit_cached(c, next, msg.p + next->klen, e);
+        if (rc != 1) { c->prev_hit = next; c->hits++; return rc; }
+    }
+    size_t nlead = 0; uint64_t key; Str sub;
+    while (p < e) {   /* the key: raw bytes of the labels before any other field */
+        const uint8_t *q = p;
+        if (rd_varint(&q, e, &key) || key != ((1 << 3) | 2) || rd_len(&q, e, &sub)) break;
+        p = q; nlead++;
+    }
+    Str k = {msg.p, (size_t)(p - msg.p)};
+    uint64_t h = nlead ? str_hash(k) : 0;
+    if (nlead) {
+        const SEnt *ent = stab_find(c->st, h, k);
+        if (ent) {
+            int rc = emit_cached(c, ent, p, e);
+            if (rc != 1) { c->prev_hit = ent; c->hits++; return rc; }
+        }
+    }
+    size_t nl = 0;
+    c->em_kept = -1;
+    int rc = parse_series_v1_full(c, msg, &nl);
+    if (rc == 0 && nlead && nl == nlead && c->em_kept >= 0) cache_later(c, k, h);
+    return rc;
 }
 
 static int parse_v1(Call *c, const uint8_t *p, const uint8_t *e) {

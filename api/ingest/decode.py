@@ -134,8 +134,14 @@ class LabelMap:
         return lambda name: pattern.fullmatch(name) is not None
 
 
-def make_mapper(labels: LabelMap, max_chunk_bytes: int, native: bool = True) -> SeriesMapper:
-    """The native mapper when built (and wanted), else the protobuf-runtime one."""
+def make_mapper(
+    labels: LabelMap, max_chunk_bytes: int, native: bool = True, series_cache: int = 65536
+) -> SeriesMapper:
+    """The native mapper when built (and wanted), else the protobuf-runtime one.
+
+    ``series_cache``: label sets (1.0 series) whose mapping and label JSON the native
+    mapper remembers, so a series sent again only costs its samples (0 = off).
+    """
     if native and NativeMapper is not None:
         return NativeMapper(  # type: ignore[no-any-return]
             labels.app,
@@ -144,6 +150,7 @@ def make_mapper(labels: LabelMap, max_chunk_bytes: int, native: bool = True) -> 
             labels.deployment_id,
             labels.allow(),
             max_chunk_bytes,
+            series_cache_size=series_cache,
         )
     return PyMapper(labels, max_chunk_bytes)
 

@@ -73,7 +73,9 @@ class IngestService:
 
     def __init__(self, config: IngestConfig, producer: Producer) -> None:
         self.config = config
-        self.mapper = make_mapper(config.labels, config.max_batch_bytes, native=config.native)
+        self.mapper = make_mapper(
+            config.labels, config.max_batch_bytes, config.native, config.series_cache
+        )
         self.pump = DeliveryPump(producer)
         self.stats = IngestStats()
         # the native decoder runs without the GIL, so the event loop keeps serving HTTP and
