@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     remote_write_decode_threads: int = Field(
         default=2, ge=1, le=64, description="threads decoding remote-write bodies (GIL-free)"
     )
+    remote_write_offload_bytes: int = Field(
+        default=1024 * 1024, ge=0, description="bodies this large decode in the decode threads"
+    )
     remote_write_series_cache: int = Field(
         default=65536, ge=0, description="label sets the decoder remembers (0 = off)"
     )

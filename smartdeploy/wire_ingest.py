@@ -78,6 +78,7 @@ def ingest_config(settings: Settings) -> IngestConfig:
         ),
         max_bytes=settings.remote_write_max_bytes,
         decode_threads=settings.remote_write_decode_threads,
+        offload_min_bytes=settings.remote_write_offload_bytes,
         series_cache=settings.remote_write_series_cache,
         bearer_token=token,
         basic_user=settings.remote_write_basic_user,

@@ -60,9 +60,13 @@ async def stats(c: httpx.AsyncClient, **headers: str) -> dict[str, int]:
     return dict(resp.json())
 
 
-async def test_valid_v1_request_is_published_per_app_and_answered_204(make_client: Client) -> None:
+@pytest.mark.parametrize("offload", [0, 1 << 20], ids=["decode-thread", "inline"])
+async def test_valid_v1_request_is_published_per_app_and_answered_204(
+    make_client: Client, offload: int
+) -> None:
     producer = FakeProducer()
-    async with await make_client(producer, labels=LabelMap(metric_allow="http_.*|up")) as c:
+    labels = LabelMap(metric_allow="http_.*|up")
+    async with await make_client(producer, labels=labels, offload_min_bytes=offload) as c:
         resp = await c.post("/api/v1/write", content=snappy(write_request(LABELS, TS)), headers=V1)
         assert resp.status_code == 204, resp.text
         apps = {
@@ -101,12 +105,14 @@ async def test_bad_snappy_is_400_with_reason(client: httpx.AsyncClient) -> None:
     assert (await stats(client))["rejected_requests"] == 1
 
 
-async def test_truncated_protobuf_is_400_with_reason(client: httpx.AsyncClient) -> None:
+@pytest.mark.parametrize("offload", [0, 1 << 20], ids=["decode-thread", "inline"])
+async def test_truncated_protobuf_is_400_with_reason(make_client: Client, offload: int) -> None:
     raw = write_request(LABELS, TS).SerializeToString()
     body = bytes(cramjam.snappy.compress_raw(raw[: len(raw) // 2]))
-    resp = await client.post("/api/v1/write", content=body, headers=V1)
-    assert resp.status_code == 400
-    assert "malformed" in resp.text
+    async with await make_client(offload_min_bytes=offload) as client:
+        resp = await client.post("/api/v1/write", content=body, headers=V1)
+        assert resp.status_code == 400
+        assert "malformed" in resp.text
 
 
 async def test_v1_body_sent_as_v2_is_400(client: httpx.AsyncClient) -> None:
