@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware import Middleware
 from starlette.routing import compile_path
 
 from api import (
@@ -32,6 +33,7 @@ from api import (
 )
 from api.auth import ROLE_RANK, require_role
 from api.deps import ApiDeps, errors
+from api.exact_routes import ExactRoutesMiddleware, exact_plain_routes
 from api.routes_system import ApiMetrics, MetricsMiddleware
 
 log = logging.getLogger("smartdeploy.api")
@@ -158,4 +160,9 @@ def create_app(deps: ApiDeps) -> FastAPI:
         else:
             raise ValueError(f"extra_routers: unknown role {role!r} (viewer|operator|admin)")
     app.include_router(routes_ui.router)
+    # innermost user middleware (inside the metrics one): remote-write skips the route scan
+    exact = exact_plain_routes(
+        r for router, role in deps.extra_routers if role is None for r in router.routes
+    )
+    app.user_middleware.append(Middleware(ExactRoutesMiddleware, routes=exact))  # type: ignore[arg-type]
     return app

@@ -13,6 +13,7 @@ store deduplicates them.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import re
@@ -252,16 +253,26 @@ def body_digest(body: bytes) -> str:
     return hashlib.blake2b(body, digest_size=16).hexdigest()
 
 
-def occurred_at(max_ts_ms: int) -> str:
-    """ISO-8601 UTC time of the newest sample.
+@functools.lru_cache(maxsize=1024)
+def _utc_second(sec: int) -> str:
+    return datetime.fromtimestamp(sec, UTC).isoformat()[:-6]  # without "+00:00"
 
-    >>> occurred_at(1_700_000_000_123)
-    '2023-11-14T22:13:20.123000+00:00'
+
+def occurred_at(max_ts_ms: int) -> str:
+    """ISO-8601 UTC time of the newest sample, as ``datetime.isoformat`` writes it.
+
+    The date and time of day come from a small cache by second (a request's chunks
+    share their second; formatting a datetime each time was ~5 % of the event loop).
+
+    >>> occurred_at(1_700_000_000_123), occurred_at(1_700_000_000_000)
+    ('2023-11-14T22:13:20.123000+00:00', '2023-11-14T22:13:20+00:00')
     """
+    sec, milli = divmod(max_ts_ms, 1000)
     try:
-        return datetime.fromtimestamp(max_ts_ms / 1000, UTC).isoformat()
+        day_time = _utc_second(sec)
     except (OverflowError, ValueError, OSError) as exc:
         raise DecodeError(f"sample timestamp {max_ts_ms} ms is out of range") from exc
+    return f"{day_time}.{milli:03d}000+00:00" if milli else f"{day_time}+00:00"
 
 
 def batch_message(app: str, series_json: bytes, max_ts_ms: int, batch_id: str) -> bytes:

@@ -70,3 +70,32 @@ def test_extra_router_with_unknown_role_is_refused(
         make_client: Callable[..., TestClient]) -> None:
     with pytest.raises(ValueError, match="unknown role 'root'"):
         make_client(extra_routers=[(APIRouter(), "root")])
+
+
+def test_remote_write_on_the_full_app_is_served_directly_and_still_counted(
+    make_client: Callable[..., TestClient],
+) -> None:
+    from api.ingest import IngestConfig, build_ingest_router
+    from tests.ingest.fakes import FakeProducer
+    from tests.ingest.payloads import series_labels, snappy, write_request
+
+    producer = FakeProducer()
+    ingest = build_ingest_router(IngestConfig(), producer)
+    guarded = APIRouter()
+    guarded.add_route("/v1/guarded", lambda request: None, methods=["GET"])  # type: ignore[arg-type,return-value]
+    c = make_client(extra_routers=[(ingest, None), (guarded, "admin")])
+    body = snappy(write_request(series_labels(50, seed=1), 1_763_769_600_000))
+    headers = {"Content-Type": "application/x-protobuf", "Content-Encoding": "snappy"}
+    assert c.post("/api/v1/write", content=body, headers=headers).status_code == 204
+    assert c.post("/api/v1/write", content=body, headers={}).status_code == 415
+    assert c.get("/api/v1/write").status_code == 405  # other methods: the usual routing
+    assert producer.sent
+    text = c.get("/metrics").text
+    assert 'method="POST",route="/api/v1/write",status="204"} 1.0' in text
+    assert 'method="POST",route="/api/v1/write",status="415"} 1.0' in text
+    stack, exact = c.app.middleware_stack, None  # type: ignore[attr-defined]
+    while stack is not None and exact is None:
+        exact = stack if type(stack).__name__ == "ExactRoutesMiddleware" else None
+        stack = getattr(stack, "app", None)
+    assert exact is not None
+    assert sorted(exact.routes) == [("/api/v1/write", "POST")]  # not the guarded one

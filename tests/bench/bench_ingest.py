@@ -11,9 +11,9 @@ when the host is shared with other work.
 
 What is measured: a separate client process (asyncio, one connection per simulated
 Prometheus shard, each with its own ~2,000 realistic series and advancing timestamps)
-sends snappy WriteRequests back to back. Ours: uvicorn, ONE worker process, the ingest
-router, confluent-kafka to an embedded Tansu broker; a 204 means decoded, filtered and
-acknowledged by Kafka. Reference: ``prometheus --web.enable-remote-write-receiver``
+sends snappy WriteRequests back to back. Ours: uvicorn, ONE worker process, the full
+API app (all routes and middleware), confluent-kafka to an embedded Tansu broker; a 204
+means decoded, filtered and acknowledged by Kafka. Reference: ``prometheus --web.enable-remote-write-receiver``
 (TSDB append; all cores). samples_per_s counts samples in requests answered 2xx
 (kept + dropped by the allow-list: both are done with when we answer) during the
 measured window; the published (kept) rate is printed too. RSS is our server's,
@@ -54,16 +54,20 @@ def env_f(name: str, default: float) -> float:
 
 
 def serve(bootstrap: str, topic: str, port: int) -> None:
-    """Our server process: the ingest router alone in a FastAPI app, one uvicorn worker."""
+    """Our server process: the whole API app as ``smartdeploy up`` builds it (every route,
+    the metrics middleware), one uvicorn worker. Only the history it reads and the
+    publisher of other routes are in-memory fakes: remote-write touches neither."""
     import uvicorn
-    from fastapi import FastAPI
 
     from smartdeploy import wire_ingest
     from smartdeploy.settings import Settings
+    from smartdeploy.wire_api import build_api
+    from tests.api.fakes import FakeHistory, FakePublisher
 
     settings = Settings(kafka_bootstrap=bootstrap)
-    app = FastAPI()
-    app.include_router(wire_ingest.build_router(settings, topic=topic))
+    history = FakeHistory()
+    ingest = wire_ingest.build_router(settings, topic=topic)
+    app = build_api(settings, history, FakePublisher(history), [(ingest, None)])
     uvicorn.run(
         app,
         host="127.0.0.1",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -12,7 +13,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api.ingest import decode
-from api.ingest.decode import DecodeError, LabelMap, PyMapper, batch_messages, make_mapper
+from api.ingest.decode import (
+    DecodeError,
+    LabelMap,
+    PyMapper,
+    batch_messages,
+    make_mapper,
+    occurred_at,
+)
 from api.ingest.proto import RequestV2, WriteRequest
 from schemas.metrics import MetricBatch
 from tests.ingest.payloads import request_v2, series_labels, write_request
@@ -235,3 +243,15 @@ def test_one_native_mapper_encodes_from_many_threads_at_once() -> None:
             t.join()
         assert got == want
         assert mapper.cached_names() == len(names)  # each distinct name cached exactly once
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(-(10**13), 253_402_300_799_999) | st.integers(-(2**63), 2**63))
+def test_occurred_at_is_the_exact_iso_time_of_the_millisecond(ms: int) -> None:
+    try:
+        want = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)).isoformat()
+    except OverflowError:
+        with pytest.raises(DecodeError):
+            occurred_at(ms)
+        return
+    assert occurred_at(ms) == want
