@@ -13,11 +13,12 @@ What is measured: a separate client process (asyncio, one connection per simulat
 Prometheus shard, each with its own ~2,000 realistic series and advancing timestamps)
 sends snappy WriteRequests back to back. Ours: uvicorn, ONE worker process, the full
 API app (all routes and middleware), confluent-kafka to an embedded Tansu broker; a 204
-means decoded, filtered and acknowledged by Kafka. Reference: ``prometheus --web.enable-remote-write-receiver``
-(TSDB append; all cores). samples_per_s counts samples in requests answered 2xx
-(kept + dropped by the allow-list: both are done with when we answer) during the
-measured window; the published (kept) rate is printed too. RSS is our server's,
-sampled during the soak that follows the measurement.
+means decoded, filtered and acknowledged by Kafka. Reference:
+``prometheus --web.enable-remote-write-receiver`` (TSDB append; all cores).
+samples_per_s counts samples in requests answered 2xx (kept + dropped by the
+allow-list: both are done with when we answer) during the measured window; the
+published (kept) rate is printed too. RSS is our server's, sampled during the soak that
+follows the measurement.
 """
 
 from __future__ import annotations
