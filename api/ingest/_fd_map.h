@@ -52,8 +52,13 @@ static int name_allowed(Mapper *m, PyThreadState **save, Str name) {
             Py_DECREF(u);
             if (r) { ok = PyObject_IsTrue(r); Py_DECREF(r); }
         }
+        /* The Python call can let other threads run (the GIL is switched between bytecodes)
+         * and they may have cached this name, or filled `slot`: probe once more, with no
+         * Python code between this probe and the insert. */
+        int again = ok >= 0 ? name_cached(m, h, name, &slot) : -1;
+        if (again >= 0) ok = again;
         /* bounded: a flood of unique names cannot grow memory; `slot` is empty (GIL held) */
-        if (ok >= 0 && m->tcount < m->tmax) {
+        else if (ok >= 0 && m->tcount < m->tmax) {
             char *copy = malloc(name.n ? name.n : 1);
             if (!copy) { NOMEM(); ok = -1; }
             else {

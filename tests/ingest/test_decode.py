@@ -211,9 +211,15 @@ def test_corrupted_bodies_raise_value_error_never_crash(data: st.DataObject) -> 
             native().encode(bytes(raw[:cut]), version)
 
 
-def test_one_native_mapper_encodes_from_many_threads_at_once() -> None:
-    """Decode threads share one Mapper: its name cache is filled while others read it."""
+@pytest.mark.parametrize("yields", [False, True], ids=["plain-regex", "allow-yields-gil"])
+def test_one_native_mapper_encodes_from_many_threads_at_once(yields: bool) -> None:
+    """Decode threads share one Mapper: its name cache is filled while others read it.
+
+    The allow-list predicate is Python, and the GIL can pass to another thread while it
+    runs (forced here with ``time.sleep(0)``): that thread may cache the same name.
+    """
     import threading
+    import time
 
     bodies, names = [], set()
     for b in range(8):
@@ -228,8 +234,19 @@ def test_one_native_mapper_encodes_from_many_threads_at_once() -> None:
         bodies.append(req.SerializeToString())
     allow = LabelMap(metric_allow=r"http_.*")
     want = [parsed(PyMapper(allow, 900_000).encode(body, 1)) for body in bodies]
+    predicate = allow.allow()
+
+    def slow_allow(name: str) -> bool:
+        time.sleep(0)  # releases the GIL: other decode threads run meanwhile
+        return predicate(name)
+
     for _ in range(5):
-        mapper, start = native(allow), threading.Barrier(len(bodies))
+        mapper = (
+            decode.NativeMapper("app", "version", "track", "deployment_id", slow_allow, 900_000)
+            if yields
+            else native(allow)
+        )
+        start = threading.Barrier(len(bodies))
         got: list[Any] = [None] * len(bodies)
 
         def work(k: int, mapper: Any = mapper, start: Any = start, got: Any = got) -> None:
