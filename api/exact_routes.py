@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -33,7 +32,7 @@ def exact_plain_routes(routes: Iterable[BaseRoute]) -> dict[tuple[str, str], Rou
     """
     table: dict[tuple[str, str], Route] = {}
     for r in routes:
-        if type(r) is not Route or isinstance(r, APIRoute) or r.param_convertors:
+        if type(r) is not Route or r.param_convertors:  # not subclasses such as APIRoute
             continue
         for method in r.methods or ():
             table.setdefault((r.path, method), r)

@@ -6,10 +6,11 @@ bounded waits: a full local queue makes the router answer 503 + Retry-After (nev
 a silent drop) and a message Kafka cannot take within ``delivery.timeout.ms``
 fails its request, which Prometheus then retries.
 
-A request hops between three threads (event loop, a GIL-free decode thread, Kafka
-delivery-report thread); with CPython's default 5 ms GIL switch interval every hop
-can stall up to 5 ms, so ``build_router`` lowers it to 1 ms for the process
-(measured with the bench: Kafka ack wait 26 → 20 ms, throughput +40 %).
+A request hops between threads (the event loop and the Kafka delivery-report thread,
+plus a GIL-free decode thread for bodies of ``remote_write_offload_bytes`` or more);
+with CPython's default 5 ms GIL switch interval every hop can stall up to 5 ms, so
+``build_router`` lowers it to 1 ms for the process (measured with the bench when every
+body went to a decode thread: Kafka ack wait 26 → 20 ms, throughput +40 %).
 
 It also caps glibc's malloc arenas at two: decode threads and librdkafka's threads
 otherwise each grow an arena of their own, and the process's RSS creeps up for

@@ -19,12 +19,12 @@
  * The walk runs without the GIL (system malloc, no Python objects), so the API decodes in
  * worker threads while its event loop keeps serving; only a metric name never seen before
  * takes the GIL back to ask the allow-list regex. Encodes of one Mapper run in parallel:
- * the shared name cache is read without locks and written under the GIL (see _fd_map.h).
- * A series seen before (same label bytes) skips mapping and label JSON (_fd_cache.h).
+ * its caches (metric-name verdicts; series seen before, which skip mapping and label
+ * JSON) are read without locks and written under the GIL (_fd_cache.h).
  *
- * Layout: _fd_json.h (buffers, JSON, wire primitives) <- _fd_cache.h (series cache)
- * <- _fd_map.h (Mapper, buckets,
- * series -> JSON) <- _fd_parse.h (1.0 / 2.0 walkers) <- this file (Python type, module).
+ * Layout: _fd_json.h (buffers, JSON, wire primitives) <- _fd_cache.h (lock-free caches)
+ * <- _fd_map.h (Mapper, buckets, series -> JSON) <- _fd_parse.h (1.0 / 2.0 walkers)
+ * <- this file (Python type, module).
  */
 #include "_fd_parse.h"
 
@@ -72,7 +72,8 @@ static PyObject *Mapper_encode(Mapper *self, PyObject *args) {
     Call c; memset(&c, 0, sizeof(c)); c.m = self;
     const uint8_t *p = view.buf, *e = p + view.len;
     int rc;
-    if (version == 1 && self->stab) { c.st = self->stab; c.st->refs++; }   /* GIL held */
+    c.nt = self->names; c.nt->refs++;                                       /* GIL held */
+    if (version == 1 && self->stab) { c.st = self->stab; c.st->refs++; }
     PyThreadState *save = PyEval_SaveThread();
     c.save = &save;
     tl_oom = 0;
@@ -91,6 +92,7 @@ static PyObject *Mapper_encode(Mapper *self, PyObject *args) {
         c.npend = 0;
         self->hits += (unsigned long long)c.hits;
     }
+    stab_unref(c.nt);
     if (c.st) stab_unref(c.st);
     call_free(&c);
     PyBuffer_Release(&view);
@@ -121,15 +123,12 @@ static int Mapper_init(Mapper *self, PyObject *args, PyObject *kw) {
         PyErr_SetString(PyExc_ValueError, "sizes must be >= 1 (series cache: >= 0, 0 = off)");
         return -1;
     }
-    if (self->tab) { PyErr_SetString(PyExc_RuntimeError, "Mapper already initialised"); return -1; }
+    if (self->names) { PyErr_SetString(PyExc_RuntimeError, "Mapper already initialised"); return -1; }
     for (int i = 0; i < 4; i++) if (copy_label(&self->lab[i], ls[i])) return -1;
     Py_INCREF(allow); self->allow = allow;
     self->max_chunk = (size_t)max_chunk;
-    self->tmax = (size_t)cache;
-    self->tcap = 64;
-    while (self->tcap < self->tmax * 2) self->tcap *= 2;
-    self->tab = calloc(self->tcap, sizeof(NameEnt));
-    if (!self->tab) { PyErr_NoMemory(); return -1; }
+    self->names = stab_new((size_t)cache, NO_BYTE_LIMIT);   /* names are short */
+    if (!self->names) { PyErr_NoMemory(); return -1; }
     if (series > 0 && series_bytes > 0) {
         self->stab = stab_new((size_t)series, (size_t)series_bytes);
         if (!self->stab) { PyErr_NoMemory(); return -1; }
@@ -139,16 +138,14 @@ static int Mapper_init(Mapper *self, PyObject *args, PyObject *kw) {
 
 static void Mapper_dealloc(Mapper *self) {
     for (int i = 0; i < 4; i++) free((void *)self->lab[i].p);
-    if (self->tab)
-        for (size_t i = 0; i < self->tcap; i++) free(self->tab[i].s);
-    free(self->tab);
+    stab_unref(self->names);
     stab_unref(self->stab);
     Py_XDECREF(self->allow);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 static PyObject *Mapper_cached(Mapper *self, PyObject *unused) {
-    return PyLong_FromSize_t(self->tcount);
+    return PyLong_FromSize_t(self->names ? self->names->count : 0);
 }
 
 static PyObject *Mapper_cached_series(Mapper *self, PyObject *unused) {

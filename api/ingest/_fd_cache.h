@@ -1,16 +1,20 @@
-/* Series cache of the native decoder: label bytes -> mapping verdict and JSON prefix.
+/* The native decoder's caches: lock-free tables of byte-keyed entries (see _fd_map.h).
  * Header-only (static functions): compiled as part of _fastdecode.c, never on its own.
  *
- * Why: Prometheus sends the same series in every request, with labels encoded the same
+ * Two tables per Mapper: metric name -> allow-list verdict (``kept``, no app or
+ * prefix), and the series cache described here.
+ *
+ * Why the series cache: Prometheus sends the same series in every request, with labels encoded the same
  * way, and mapping plus JSON-escaping those labels was about two thirds of the encode
  * time. A 1.0 TimeSeries whose labels come first in one run is keyed by those raw
  * label bytes; the entry holds what the labels decide (kept or dropped, the app) and the
  * series' JSON up to its timestamps array, so a hit only parses and writes the samples.
  * Equal bytes give equal labels, so a hit gives exactly what the full path would.
  *
- * Concurrency, the same scheme as the name cache: lookups run without the GIL and
- * without locks (entry pointer written first, hash published last with a release
- * store); entries are added only with the GIL held, in one go at the end of a request.
+ * Concurrency: lookups run without the GIL and without locks (entry pointer written
+ * first, hash published last with a release store); entries are added only with the
+ * GIL held (series: in one go at the end of a request), after a last lookup with no
+ * Python code between it and the insert.
  * Bounded by entries and bytes: when a table is full a fresh one replaces it (pod churn
  * leaves dead series behind, so "stop adding" would end up caching nothing useful). A
  * request holds a reference to the table it started with, taken and dropped under the
@@ -28,6 +32,8 @@ typedef struct SEnt {
 } SEnt;
 
 typedef struct { uint64_t h; SEnt *e; } SSlot;
+
+#define NO_BYTE_LIMIT ((size_t)1 << 40)
 
 typedef struct {
     SSlot *slot;
@@ -65,7 +71,7 @@ static const SEnt *stab_find(const STab *t, uint64_t h, Str key) {
     return NULL;
 }
 
-/* A new entry (no GIL needed); NULL when out of memory (then simply not cached). */
+/* A new entry (no GIL needed); NULL when out of memory. */
 static SEnt *sent_new(Str key, Str app, const char *prefix, size_t plen, int kept) {
     SEnt *e = malloc(sizeof(SEnt) + key.n + app.n + plen);
     if (!e) return NULL;

@@ -4,75 +4,22 @@
 
 #include "_fd_cache.h"
 
-/* ---------- the Mapper type: configuration + metric-name verdict cache ---------- */
-typedef struct { uint64_t h; char *s; size_t n; int allowed; } NameEnt;
-
-/* Encodes of one Mapper run in parallel (decode threads). The name cache is an
- * open-addressing table of fixed size (at most half full, never resized): an entry's
- * fields are written first and its hash is published last with a release store, so a
- * lock-free reader that sees the hash sees the whole entry. Entries are only added
- * while holding the GIL (which serialises writers) and only removed at dealloc. */
+/* ---------- the Mapper type: configuration + its two caches ---------- */
+/* Encodes of one Mapper run in parallel (decode threads). Both caches are tables of
+ * _fd_cache.h, read without locks and added to under the GIL: metric name -> allow-list
+ * verdict (entry.kept), and label bytes -> series verdict and JSON prefix. A request
+ * holds a reference to each table it reads, so a full table can be replaced meanwhile. */
 typedef struct {
     PyObject_HEAD
     Str lab[4];               /* app, version, track, deployment_id (owned copies) */
     PyObject *allow;          /* callable(str) -> bool, asked once per new metric name */
-    NameEnt *tab; size_t tcap, tcount, tmax;
+    STab *names;              /* metric-name verdicts */
     size_t max_chunk;
-    STab *stab;               /* series cache (_fd_cache.h); NULL = disabled */
+    STab *stab;               /* series cache; NULL = disabled */
     unsigned long long hits;  /* series encoded from the cache (added under the GIL) */
 } Mapper;
 
 enum { L_APP, L_VERSION, L_TRACK, L_DEP };
-
-/* Cached verdict of a name (0/1), or -1 when it is not cached. Safe without the GIL. */
-static int name_cached(const Mapper *m, uint64_t h, Str name, size_t *slot) {
-    size_t mask = m->tcap - 1, i = (size_t)h & mask;
-    uint64_t eh;
-    while ((eh = __atomic_load_n(&m->tab[i].h, __ATOMIC_ACQUIRE)) != 0) {
-        const NameEnt *t = &m->tab[i];
-        if (eh == h && t->n == name.n && memcmp(t->s, name.p, name.n) == 0) return t->allowed;
-        i = (i + 1) & mask;
-    }
-    *slot = i;
-    return -1;
-}
-
-/* Per-name verdict from the cache; on a miss, take the GIL back, ask Python and cache it. */
-static int name_allowed(Mapper *m, PyThreadState **save, Str name) {
-    uint64_t h = str_hash(name);
-    size_t slot = 0;
-    int ok = name_cached(m, h, name, &slot);
-    if (ok >= 0) return ok;
-    PyEval_RestoreThread(*save);
-    ok = name_cached(m, h, name, &slot);   /* another thread may have added it meanwhile */
-    if (ok < 0) {
-        PyObject *u = PyUnicode_DecodeUTF8((const char *)name.p, (Py_ssize_t)name.n, "strict");
-        if (u) {
-            PyObject *r = PyObject_CallOneArg(m->allow, u);
-            Py_DECREF(u);
-            if (r) { ok = PyObject_IsTrue(r); Py_DECREF(r); }
-        }
-        /* The Python call can let other threads run (the GIL is switched between bytecodes)
-         * and they may have cached this name, or filled `slot`: probe once more, with no
-         * Python code between this probe and the insert. */
-        int again = ok >= 0 ? name_cached(m, h, name, &slot) : -1;
-        if (again >= 0) ok = again;
-        /* bounded: a flood of unique names cannot grow memory; `slot` is empty (GIL held) */
-        else if (ok >= 0 && m->tcount < m->tmax) {
-            char *copy = malloc(name.n ? name.n : 1);
-            if (!copy) { NOMEM(); ok = -1; }
-            else {
-                memcpy(copy, name.p, name.n);
-                NameEnt *t = &m->tab[slot];
-                t->s = copy; t->n = name.n; t->allowed = ok;
-                __atomic_store_n(&t->h, h, __ATOMIC_RELEASE);
-                m->tcount++;
-            }
-        }
-    }
-    *save = PyEval_SaveThread();
-    return ok;    /* -1: the Python error (or out-of-memory) stays set for this thread */
-}
 
 /* ---------- per-call state ---------- */
 typedef struct {
@@ -96,6 +43,7 @@ typedef struct {
     PyThreadState **save;                 /* to take the GIL back for a cache miss */
     Str last_name; int last_ok;           /* neighbouring series mostly share name and app */
     Str last_app; size_t last_bucket;     /* index + 1 into b, 0 = none */
+    STab *nt;                             /* name table this request reads */
     STab *st;                             /* series cache table this request reads */
     const SEnt *prev_hit;                 /* cache entry of the previous series, if any */
     SEnt **pend; uint64_t *pendh; size_t npend, cappend;  /* entries to add (GIL) */
@@ -174,6 +122,33 @@ static const Str TRACKS[3] = {{(const uint8_t *)"stable", 6}, {(const uint8_t *)
                               {(const uint8_t *)"baseline", 8}};
 static const Str NAME_LABEL = {(const uint8_t *)"__name__", 8};
 
+/* Per-name verdict from the cache; on a miss, take the GIL back, ask Python and cache it
+ * (stab_add re-checks for the name under the GIL, with no Python code in between: the
+ * predicate may have let another thread cache it meanwhile). */
+static int name_allowed(Call *c, Str name) {
+    uint64_t h = str_hash(name);
+    const SEnt *e = stab_find(c->nt, h, name);
+    if (e) return e->kept;
+    PyEval_RestoreThread(*c->save);
+    e = stab_find(c->m->names, h, name);   /* another thread may have added it meanwhile */
+    int ok = e ? e->kept : -1;
+    if (!e) {
+        PyObject *u = PyUnicode_DecodeUTF8((const char *)name.p, (Py_ssize_t)name.n, "strict");
+        if (u) {
+            PyObject *r = PyObject_CallOneArg(c->m->allow, u);
+            Py_DECREF(u);
+            if (r) { ok = PyObject_IsTrue(r); Py_DECREF(r); }
+        }
+        if (ok >= 0) {
+            SEnt *ent = sent_new(name, (Str){NULL, 0}, NULL, 0, ok);
+            if (!ent) { NOMEM(); ok = -1; }
+            else stab_add(&c->m->names, ent, h);
+        }
+    }
+    *c->save = PyEval_SaveThread();
+    return ok;    /* -1: the Python error (or out-of-memory) stays set for this thread */
+}
+
 /* The request's bucket of an app (neighbouring series mostly share it). */
 static Bucket *app_bucket(Call *c, Str app) {
     if (c->last_bucket && str_eq(app, c->last_app)) return &c->b[c->last_bucket - 1];
@@ -233,7 +208,7 @@ static int emit_series(Call *c, size_t nl, size_t ns) {
     int ok;
     if (c->last_name.p && str_eq(name, c->last_name)) ok = c->last_ok;
     else {
-        ok = name_allowed(m, c->save, name);
+        ok = name_allowed(c, name);
         if (ok < 0) { c->em_kept = -1; return -1; }
         c->last_name = name; c->last_ok = ok;
     }

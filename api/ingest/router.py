@@ -6,9 +6,10 @@ of checks: auth (401) → declared size (413) → media type (415) → body size
 snappy (400 / 413 on decompressed size) → protobuf (400) → Kafka queue (503 +
 Retry-After) → Kafka ack (503) → 204. Bodies of ``offload_min_bytes`` or more decode
 in a worker thread (the native decoder, snappy and the body hash release the GIL);
-the usual 2,000-sample body decodes inline, faster than a hand-off to a thread. Every non-2xx answer
-counts as a rejected request; samples count as accepted or dropped only once the
-request succeeded, so a request Prometheus retries is not counted twice.
+the usual 2,000-sample body decodes inline, faster than a hand-off to a thread.
+Every non-2xx answer counts as a rejected request; samples count as accepted or
+dropped only once the request succeeded, so a request Prometheus retries is not
+counted twice.
 
 Why 204 waits for the Kafka ack: Prometheus forgets a batch once it gets a 2xx, so
 answering before Kafka has it would lose samples when the broker fails; waiting costs
