@@ -4,7 +4,8 @@
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-# gcc builds the native remote-write decoder (api/ingest/_fastdecode.c)
+# gcc builds the native remote-write decoder (api/ingest/_fastdecode.c) and the
+# windows kernels (models/_windows.c)
 RUN apt-get update \
  && apt-get install -y --no-install-recommends gcc libc6-dev \
  && rm -rf /var/lib/apt/lists/*

@@ -12,14 +12,14 @@ SHARED ?= $(abspath ../shared/data)
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml setup.py $(wildcard api/ingest/*.c api/ingest/*.h)
+$(VENV)/.installed: pyproject.toml setup.py $(wildcard api/ingest/*.c api/ingest/*.h models/*.c models/*.h)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -e .
 	@touch $@
 
 install-dev: $(VENV)/.installed-dev
 
-$(VENV)/.installed-dev: pyproject.toml setup.py $(wildcard api/ingest/*.c api/ingest/*.h)
+$(VENV)/.installed-dev: pyproject.toml setup.py $(wildcard api/ingest/*.c api/ingest/*.h models/*.c models/*.h)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -e '.[dev]'
 	@touch $@ $(VENV)/.installed

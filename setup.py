@@ -14,6 +14,12 @@ setup(
                 "api/ingest/_fd_parse.h",
             ],
             extra_compile_args=["-O3"],
-        )
+        ),
+        Extension(
+            "models._windows",
+            sources=["models/_windows.c"],
+            depends=["models/_win_common.h", "models/_win_ingest.h", "models/_win_spans.h"],
+            extra_compile_args=["-O3", "-ffp-contract=off"],
+        ),
     ]
 )

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from models import window_native
 from models.kpi import CompiledKpi, KpiSample, counter_increases, evaluate_spans
 from models.policy import AppPolicy
 from models.window_routes import RouteTable, ramp
@@ -40,9 +41,13 @@ Track = str
 class WindowSet:
     """All windows of one deployment (or of an app between deployments).
 
+    ``native``: read ticks with models/_windows.c when it is built (tests compare both).
+
     Routing, counter state and last-fed times are arrays in ``routes`` (see
     models/window_routes); only the per-tick sample memo is dropped when pickled.
     """
+
+    native = True
 
     def __init__(self, policy: AppPolicy, kpis: list[CompiledKpi], max_series: int = 20_000):
         self.policy, self.kpis, self.max_series = policy, kpis, max_series
@@ -102,6 +107,8 @@ class WindowSet:
             vl += s.values
         if not rids:
             return 0
+        if window_native.available and self.native:
+            return self._ingest_native(items, rids, lens, tsl, vl)
         T = np.array(tsl, dtype=np.int64)
         self.watermark_ms = max(self.watermark_ms, int(T.max()))
         R = np.array(rids, dtype=np.int64)
@@ -140,6 +147,38 @@ class WindowSet:
         self._add_pairs(np.flatnonzero(live), R, L, starts, T, V, fin, incs, has_inc)
         return int(fin[live[seg_of]].sum())
 
+    def _ingest_native(
+        self,
+        items: list[tuple[Series, Track]],
+        rids: list[int],
+        lens: list[int],
+        tsl: list[int],
+        vl: list[float | None],
+    ) -> int:
+        """``ingest_batch`` by the native kernel (models/_windows.c): the same effects."""
+        arrays = (np.array(rids, dtype=np.int64), np.array(lens, dtype=np.int64),
+                  np.array(tsl, dtype=np.int64), np.array(vl, dtype=float))
+        res = window_native.ingest(self.routes, self.store, self.res_ms, arrays, self._new_column)
+        if isinstance(res, int):  # a counter series twice: in order, like the numpy path
+            self.watermark_ms = max(self.watermark_ms, res)
+            return sum(self.ingest_batch([it]) for it in items)
+        tmax, used, dropped_series, dropped, newest = res
+        self.watermark_ms = max(self.watermark_ms, tmax)
+        self.dropped_series += dropped_series
+        self.store.dropped += dropped
+        for code, t in enumerate(newest):
+            name = self.routes.tracks[code]
+            if t > self.track_seen_ms.get(name, -1):
+                self.track_seen_ms[name] = t
+        return used
+
+    def _new_column(self, tid: int) -> None:
+        """Give a (KPI, column) target its store column, on its first data."""
+        rt = self.routes
+        track, kpi_idx = rt.ring_keys[int(rt.t_ring[tid])]
+        ring = self._ring(track, self.kpis[kpi_idx])
+        rt.t_col[tid] = ring.column(rt.t_key[tid])
+
     def _add_pairs(
         self,
         segs: np.ndarray,
@@ -168,10 +207,7 @@ class WindowSet:
         vals = np.where(counter[valid], incs[at], V[at])
         fed = np.unique(pair)
         for p in fed[rt.t_col[ptid[fed]] < 0].tolist():  # first data for a column
-            tid = int(ptid[p])
-            track, kpi_idx = rt.ring_keys[int(rt.t_ring[tid])]
-            ring = self._ring(track, self.kpis[kpi_idx])
-            rt.t_col[tid] = ring.column(rt.t_key[tid])
+            self._new_column(int(ptid[p]))
         last = np.ones(len(pair), dtype=bool)
         last[:-1] = pair[:-1] != pair[1:]
         rt.seen[rt.t_ring[ptid[pair[last]]], R[pseg[pair[last]]]] = T[at[last]]
@@ -209,15 +245,18 @@ class WindowSet:
             return [KpiSample(None, 0, np.empty(0)) for _ in spans]
         n = self.store.n
         sizes = [min(max(1, int(round(w * 1000 / self.res_ms))), n) for w in spans]
-        if self._block is None:  # every column's buckets for this tick, gathered once
-            self._block = self.store.rows(tick_ms // self.res_ms - 1, n)
-        rows = slice(n - max(sizes), n)
-        sums, counts = self._block[0][rows, ring.index], self._block[1][rows, ring.index]
         actives = [0] * len(spans)
         if kpi.policy.kind == "counter_rate" or kpi.policy.aggregate == "sum":
             seen = self.routes.seen[self.routes.ring_code(track, kpi_idx), : self.routes.n_routes]
             actives = [int((seen >= tick_ms - int(w * 1000)).sum()) for w in spans]
-        res_s = self.res_ms / 1000
+        res_s, end = self.res_ms / 1000, tick_ms // self.res_ms - 1
+        if window_native.available and self.native:
+            store = self.store
+            return window_native.read_spans(kpi, store, ring, end, spans, sizes, res_s, actives)
+        if self._block is None:  # every column's buckets for this tick, gathered once
+            self._block = self.store.rows(end, n)
+        rows = slice(n - max(sizes), n)
+        sums, counts = self._block[0][rows, ring.index], self._block[1][rows, ring.index]
         return evaluate_spans(kpi, sums, counts, list(ring.cols), spans, sizes, res_s, actives)
 
     def has_track(self, track: Track, since_ms: int = -1) -> bool:

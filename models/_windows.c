@@ -1,0 +1,22 @@
+/*
+ * Native kernels of the KPI windows (models/windows.py): the two places where a tick's or
+ * a batch's handful of numbers cost dozens of numpy calls each.
+ *
+ *   ingest(...)  a routed batch into counter state and time buckets  (_win_ingest.h)
+ *   spans(...)   a (track, KPI) of one tick over several spans       (_win_spans.h)
+ *
+ * Both take numpy arrays through the buffer protocol (no numpy C API at build time) and
+ * give results equal to the numpy reference paths, which the tests compare them with.
+ */
+#include "_win_ingest.h"
+#include "_win_spans.h"
+
+static PyMethodDef methods[] = {
+    {"ingest", ingest, METH_VARARGS, "A routed batch into counter state and time buckets."},
+    {"spans", spans, METH_VARARGS, "A (track, KPI) of one tick over several spans."},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "_windows",
+                                    "Native kernels of models/windows.py.", -1, methods};
+
+PyMODINIT_FUNC PyInit__windows(void) { return PyModule_Create(&moddef); }
