@@ -204,11 +204,11 @@ def _counts_test(
     canary on a tenth of the traffic has errors in fewer buckets than its baseline
     even at five times the rate; the second form still sees it.)
     """
-    occ = int((subject.points > 0).sum())
+    occ = int(np.count_nonzero(subject.points > 0))
     if occ < 3:
         return None
     forms = []
-    if occ >= int((reference.points > 0).sum()) + 2:
+    if occ >= int(np.count_nonzero(reference.points > 0)) + 2:
         forms.append((subject.num, subject.den))
     nums, dens = subject.num_points, subject.den_points
     if nums is not None and dens is not None and len(nums) == len(dens) and len(nums) > 2:

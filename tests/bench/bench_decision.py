@@ -23,6 +23,8 @@ Run: ``.venv/bin/python tests/bench/bench_decision.py [--trials 200] [--concurre
    parsed, as the worker hands them over), ``--samples-per-series`` scrapes each
    (default 2: one remote-write flush of 10 s; ``--sweep`` adds 1, 10 and 60).
    CPU time of the timed loop only; the load is healthy, so every window is evaluated.
+   Median of ``--tp-rounds`` rounds, each also run with the windows' numpy paths (the
+   reference the C kernels replaced) so the ratio is measured on the same host, same hour.
 
 Profiling: the stack's pid is logged (``py-spy record -p PID``); ``--up-cmd`` replaces the
 stack command (to try a setting without editing code); ``--dump`` writes each trial as JSON.
@@ -258,6 +260,7 @@ def main() -> int:
     ap.add_argument("--tp-deployments", type=int, default=50, help="watched canaries")
     ap.add_argument("--tp-batches", type=int, default=3000,
                     help="metric batches, rotating over the deployments (60 = 10 min each)")
+    ap.add_argument("--tp-rounds", type=int, default=3, help="throughput rounds (median)")
     ap.add_argument("--samples-per-series", type=int, default=2,
                     help="scrapes per series per batch for the throughput (2 = a 10 s flush)")
     ap.add_argument("--sweep", action="store_true", help="also time 1, 10 and 60 scrapes/series")
@@ -267,8 +270,16 @@ def main() -> int:
     ap.add_argument("--dump", default="", help="per-trial outcomes as JSON lines to this file")
     args = ap.parse_args()
 
-    log("window throughput (pure guard, one core)...")
-    rate = guard_throughput(args.tp_deployments, args.tp_batches, args.samples_per_series, log)
+    log("window throughput (pure guard, one core; numpy windows as reference, alternating)...")
+    rates, refs = [], []
+    for _ in range(args.tp_rounds):
+        refs.append(guard_throughput(args.tp_deployments, args.tp_batches,
+                                     args.samples_per_series, log, native=False))
+        rates.append(guard_throughput(args.tp_deployments, args.tp_batches,
+                                      args.samples_per_series, log))
+    rate, ref = float(np.median(rates)), float(np.median(refs))
+    log(f"  median of {args.tp_rounds}: {rate:,.0f} samples/s; numpy windows {ref:,.0f}; "
+        f"ratio {rate / ref:.2f}")
     if args.sweep:
         for sps in (1, 10, 60):  # the same number of samples, fewer and denser batches
             n = max(args.tp_deployments, args.tp_batches * args.samples_per_series // sps)

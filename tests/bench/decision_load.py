@@ -31,6 +31,7 @@ from api.ingest.decode import LabelMap, batch_messages, body_digest, decompress,
 from api.ingest.proto import WriteRequest
 from models.guard import DeploymentGuard
 from models.policy import load_policies
+from models.windows import WindowSet
 from schemas import (
     DeploymentRequested,
     DeploymentStarted,
@@ -256,14 +257,16 @@ def throughput_batches(deployments: int, batches: int, samples_per_series: int,
 
 
 def guard_throughput(deployments: int, batches: int, samples_per_series: int,
-                     log: Callable[[str], None]) -> float:
+                     log: Callable[[str], None], native: bool = True) -> float:
     """Samples/s of ``DeploymentGuard.on_metrics`` (CPU time of the timed loop, one core).
 
     The load is healthy; should the guard still roll a deployment back, it skips that
     deployment's later batches, so their samples are not counted (and it is said).
+    ``native=False``: the windows' numpy paths instead of their C kernels (a reference).
     """
     events, load = throughput_batches(deployments, batches, samples_per_series)
     guard = DeploymentGuard(load_policies(None))
+    WindowSet.native = native
     for e in events:
         guard.on_deploy_event(e)
     kinds: Counter[str] = Counter()
@@ -280,6 +283,8 @@ def guard_throughput(deployments: int, batches: int, samples_per_series: int,
                 log(f"  FALSE ROLLBACK on the healthy load: {o.deployment_id}: {o.reason}; "
                     + "; ".join(f"{e.kpi} {e.rule} {e.detail}" for e in o.evidence))
     cpu = time.process_time() - start
-    log(f"  guard: {samples} samples in {len(load)} batches of {samples_per_series} "
+    WindowSet.native = True
+    which = "guard" if native else "guard (numpy windows)"
+    log(f"  {which}: {samples} samples in {len(load)} batches of {samples_per_series} "
         f"scrape(s)/series: {cpu:.2f} s CPU, {samples / cpu:,.0f} samples/s, {dict(kinds)}")
     return samples / cpu
