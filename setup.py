@@ -18,7 +18,12 @@ setup(
         Extension(
             "models._windows",
             sources=["models/_windows.c"],
-            depends=["models/_win_common.h", "models/_win_ingest.h", "models/_win_spans.h"],
+            depends=[
+                "models/_win_common.h",
+                "models/_win_gather.h",
+                "models/_win_ingest.h",
+                "models/_win_spans.h",
+            ],
             extra_compile_args=["-O3", "-ffp-contract=off"],
         ),
     ]

@@ -2,16 +2,19 @@
  * Native kernels of the KPI windows (models/windows.py): the two places where a tick's or
  * a batch's handful of numbers cost dozens of numpy calls each.
  *
+ *   gather(...)  a batch's series -> route ids and sample arrays      (_win_gather.h)
  *   ingest(...)  a routed batch into counter state and time buckets  (_win_ingest.h)
  *   spans(...)   a (track, KPI) of one tick over several spans       (_win_spans.h)
  *
  * Both take numpy arrays through the buffer protocol (no numpy C API at build time) and
  * give results equal to the numpy reference paths, which the tests compare them with.
  */
+#include "_win_gather.h"
 #include "_win_ingest.h"
 #include "_win_spans.h"
 
 static PyMethodDef methods[] = {
+    {"gather", gather, METH_VARARGS, "A batch's series -> route ids and sample arrays."},
     {"ingest", ingest, METH_VARARGS, "A routed batch into counter state and time buckets."},
     {"spans", spans, METH_VARARGS, "A (track, KPI) of one tick over several spans."},
     {NULL, NULL, 0, NULL}};
@@ -19,4 +22,8 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "_windows",
                                     "Native kernels of models/windows.py.", -1, methods};
 
-PyMODINIT_FUNC PyInit__windows(void) { return PyModule_Create(&moddef); }
+PyMODINIT_FUNC PyInit__windows(void) {
+    PyObject *m = PyModule_Create(&moddef);
+    if (m && gather_init(m)) Py_CLEAR(m);
+    return m;
+}

@@ -3,6 +3,9 @@
 * :func:`read_spans`: a (track, KPI) of one tick over several spans, equal to
   :func:`models.kpi.evaluate_spans` on the same buckets; one call instead of ~20 numpy
   calls per (track, KPI).
+* :func:`gather`: a batch's series into route ids and sample arrays; a series seen
+  before is found by its label bytes in a C table (``RouteCache``) instead of a dict
+  keyed by a tuple of its label items, which cost ~1.2 us a series to build and hash.
 * :func:`ingest`: a routed batch into counter state and buckets, equal to the numpy path
   of ``WindowSet.ingest_batch``; one call instead of ~40.
 
@@ -21,12 +24,15 @@ import numpy as np
 from models.kpi import CompiledKpi, KpiSample, _aggregate
 from models.window_routes import RouteTable
 from models.window_store import Ring, Store
+from schemas import Series
 
 try:
+    from models._windows import RouteCache
+    from models._windows import gather as _native_gather
     from models._windows import ingest as _native_ingest
     from models._windows import spans as _native_spans
 except ImportError:  # pragma: no cover - installs without a compiler use the numpy paths
-    _native_ingest = _native_spans = None
+    RouteCache = _native_gather = _native_ingest = _native_spans = None
 
 DONE, SLOTS, COLS, DUP = 0, 1, 2, 3
 KINDS = {"ratio": 0, "quantile": 1, "counter_rate": 2}
@@ -110,6 +116,29 @@ def read_spans(
         KpiSample(_aggregate(means[kept - k :], p.aggregate, active), int(s), means[kept - k :])
         for s, k, active in zip(a, b, n_series, strict=True)
     ]
+
+
+def gather(
+    routes: RouteTable, items: list[tuple[Series, str]]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """``(R, L, T, V)`` of the series with samples (None: none has any).
+
+    A series the route cache does not know is resolved by ``routes`` (its canonical,
+    sorted-labels table) and then cached, like the numpy path's ``alias`` dict.
+    """
+    assert _native_gather is not None
+    if routes.cache is None:  # also after unpickling a table saved before the cache
+        routes.cache = RouteCache(4 * routes.max_series)
+    r, n, t, v, misses = _native_gather(items, routes.cache)
+    if not n:
+        return None
+    rids = np.frombuffer(r, dtype=np.int64)
+    for seg, idx in misses:
+        s, track = items[idx]
+        rids[seg] = rid = routes.resolve(s, track, remember=False)
+        routes.cache.add(s, track, rid)
+    return (rids, np.frombuffer(n, dtype=np.int64), np.frombuffer(t, dtype=np.int64),
+            np.frombuffer(v, dtype=float))
 
 
 def ingest(

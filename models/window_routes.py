@@ -54,6 +54,7 @@ class RouteTable:
     def __init__(self, kpis: list[CompiledKpi], max_series: int) -> None:
         self.kpis, self.max_series = kpis, max_series
         self.alias: dict[tuple[Any, ...], int] = {}  # (name, labels as sent, track) → rid
+        self.cache: Any = None  # the same, in C (models/window_native.py), made on first use
         self.canon: dict[tuple[Any, ...], int] = {}  # (name, sorted labels, track) → rid
         self.tracks: list[str] = []
         self.ring_keys: list[tuple[str, int]] = []  # ring code → (track, KPI index)
@@ -80,8 +81,11 @@ class RouteTable:
             self.seen = np.vstack([self.seen, more])
         return self.tracks.index(track) * len(self.kpis) + kpi_idx
 
-    def resolve(self, series: Series, track: str) -> int:
-        """The route id of a series not seen with these labels as sent (0 = feeds nothing)."""
+    def resolve(self, series: Series, track: str, remember: bool = True) -> int:
+        """The route id of a series not seen with these labels as sent (0 = feeds nothing).
+
+        ``remember=False``: not added to ``alias`` (the native route cache keeps it).
+        """
         name, labels = series.name, series.labels
         canon = (name, tuple(sorted(labels.items())), track)
         rid = self.canon.get(canon)
@@ -90,7 +94,7 @@ class RouteTable:
             rid = 0
             if targets and len(self.canon) < 4 * self.max_series:
                 rid = self.canon[canon] = self._add(track, targets)
-        if len(self.alias) < 4 * self.max_series:
+        if remember and len(self.alias) < 4 * self.max_series:
             self.alias[(name, tuple(labels.items()), track)] = rid
         return rid
 

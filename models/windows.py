@@ -93,6 +93,8 @@ class WindowSet:
         self._memo.clear()
         self._block = None
         items = list(items)
+        if window_native.available and self.native:
+            return self._ingest_native(items)
         rt = self.routes
         alias, resolve = rt.alias, rt.resolve
         rids: list[int] = []
@@ -110,8 +112,6 @@ class WindowSet:
             vl += s.values
         if not rids:
             return 0
-        if window_native.available and self.native:
-            return self._ingest_native(items, rids, lens, tsl, vl)
         T = np.array(tsl, dtype=np.int64)
         self.watermark_ms = max(self.watermark_ms, int(T.max()))
         R = np.array(rids, dtype=np.int64)
@@ -150,17 +150,11 @@ class WindowSet:
         self._add_pairs(np.flatnonzero(live), R, L, starts, T, V, fin, incs, has_inc)
         return int(fin[live[seg_of]].sum())
 
-    def _ingest_native(
-        self,
-        items: list[tuple[Series, Track]],
-        rids: list[int],
-        lens: list[int],
-        tsl: list[int],
-        vl: list[float | None],
-    ) -> int:
-        """``ingest_batch`` by the native kernel (models/_windows.c): the same effects."""
-        arrays = (np.array(rids, dtype=np.int64), np.array(lens, dtype=np.int64),
-                  np.array(tsl, dtype=np.int64), np.array(vl, dtype=float))
+    def _ingest_native(self, items: list[tuple[Series, Track]]) -> int:
+        """``ingest_batch`` by the native kernels (models/_windows.c): the same effects."""
+        arrays = window_native.gather(self.routes, items)
+        if arrays is None:
+            return 0
         res = window_native.ingest(self.routes, self.store, self.res_ms, arrays, self._new_column)
         if isinstance(res, int):  # a counter series twice: in order, like the numpy path
             self.watermark_ms = max(self.watermark_ms, res)

@@ -137,3 +137,65 @@ def test_the_kernels_reject_arrays_that_do_not_fit() -> None:
     with pytest.raises(ValueError, match="inconsistent"):
         ingest(one, np.array([2], dtype=np.int64), np.array([T0], dtype=np.int64),
                np.ones(1), *args)
+
+
+def _batch(order: int = 0) -> list[tuple[Series, str]]:
+    out = []
+    for code in ("200", "503"):
+        for pod in ("a", "b"):
+            labels = {"code": code, "pod": pod, "handler": "/"}
+            if order:
+                labels = dict(reversed(labels.items()))
+            out.append((Series(name="http_requests_total", labels=labels,
+                               timestamps_ms=[T0 + 1000 * order], values=[float(order)]),
+                        "canary"))
+    out.append((Series(name="go_goroutines", labels={"pod": "a"}, timestamps_ms=[T0],
+                       values=[1.0]), "canary"))  # feeds no KPI: cached as route 0
+    out.append((Series(name="go_goroutines", labels={"pod": "b"}, timestamps_ms=[],
+                       values=[]), "canary"))  # no samples: not routed at all
+    return out
+
+
+def test_a_series_seen_before_is_routed_from_the_cache_by_its_labels_as_sent() -> None:
+    ref, fast = pair()
+    for order in (0, 0, 1):  # the same batch twice, then its labels in another order
+        assert ref.ingest_batch(_batch(order)) == fast.ingest_batch(_batch(order))
+        assert state(ref) == state(fast)
+    cache = fast.routes.cache
+    # the second batch, every series with samples; the third, the one-label series
+    assert cache.hits() == 5 + 1
+    assert cache.size() == 5 + 4  # label order as sent is part of the key...
+    assert fast.routes.n_routes == 5  # ...but reordered labels are the same routes
+    assert fast.routes.alias == {}  # the dict the cache replaces stays empty
+
+
+def test_the_route_cache_is_bounded_and_pickles_empty() -> None:
+    import pickle
+
+    ref = WindowSet(POLICY, compile_kpis(POLICY), max_series=1)
+    fast = WindowSet(POLICY, compile_kpis(POLICY), max_series=1)
+    ref.native = False
+    for order in (0, 1, 2):
+        assert ref.ingest_batch(_batch(order)) == fast.ingest_batch(_batch(order))
+        assert state(ref) == state(fast)
+    assert fast.routes.cache.size() == 4  # 4 * max_series
+    ref, fast = pickle.loads(pickle.dumps(ref)), pickle.loads(pickle.dumps(fast))
+    assert fast.routes.cache.size() == 0
+    for order in (3, 4):
+        assert ref.ingest_batch(_batch(order)) == fast.ingest_batch(_batch(order))
+        assert state(ref) == state(fast)
+
+
+def test_gather_rejects_items_that_are_not_series_and_track() -> None:
+    from types import SimpleNamespace
+
+    from models._windows import RouteCache, gather
+
+    with pytest.raises(TypeError, match="tuples"):
+        gather([Series(name="x", labels={}, timestamps_ms=[1], values=[1.0])], RouteCache(8))
+    odd = SimpleNamespace(name="x", labels={}, timestamps_ms=[1, 2], values=[1.0])
+    with pytest.raises(ValueError, match="differ in length"):
+        gather([(odd, "canary")], RouteCache(8))
+    bad = SimpleNamespace(name="x", labels={"a": 1}, timestamps_ms=[1], values=[1.0])
+    with pytest.raises(TypeError, match="str"):
+        gather([(bad, "canary")], RouteCache(8))
