@@ -23,8 +23,8 @@ Run: ``.venv/bin/python tests/bench/bench_decision.py [--trials 200] [--concurre
    parsed, as the worker hands them over), ``--samples-per-series`` scrapes each
    (default 2: one remote-write flush of 10 s; ``--sweep`` adds 1, 10 and 60).
    CPU time of the timed loop only; the load is healthy, so every window is evaluated.
-   Median of ``--tp-rounds`` rounds, each also run with the windows' numpy paths (the
-   reference the C kernels replaced) so the ratio is measured on the same host, same hour.
+   Median of ``--tp-rounds``; also logged: the numpy windows and the windows alone (no
+   ticks) on the same load, alternating (``tests/bench/guard_load.py``).
 
 Profiling: the stack's pid is logged (``py-spy record -p PID``); ``--up-cmd`` replaces the
 stack command (to try a setting without editing code); ``--dump`` writes each trial as JSON.
@@ -59,7 +59,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from schemas import topics as t  # noqa: E402
 from smartdeploy.broker import free_port  # noqa: E402
-from tests.bench.decision_load import Trial, build_trial, guard_throughput  # noqa: E402
+from tests.bench.decision_load import Trial, build_trial  # noqa: E402
+from tests.bench.guard_load import report  # noqa: E402
 
 HEADERS = {"Content-Type": "application/x-protobuf", "Content-Encoding": "snappy",
            "X-Prometheus-Remote-Write-Version": "0.1.0"}
@@ -271,19 +272,8 @@ def main() -> int:
     args = ap.parse_args()
 
     log("window throughput (pure guard, one core; numpy windows as reference, alternating)...")
-    rates, refs = [], []
-    for _ in range(args.tp_rounds):
-        refs.append(guard_throughput(args.tp_deployments, args.tp_batches,
-                                     args.samples_per_series, log, native=False))
-        rates.append(guard_throughput(args.tp_deployments, args.tp_batches,
-                                      args.samples_per_series, log))
-    rate, ref = float(np.median(rates)), float(np.median(refs))
-    log(f"  median of {args.tp_rounds}: {rate:,.0f} samples/s; numpy windows {ref:,.0f}; "
-        f"ratio {rate / ref:.2f}")
-    if args.sweep:
-        for sps in (1, 10, 60):  # the same number of samples, fewer and denser batches
-            n = max(args.tp_deployments, args.tp_batches * args.samples_per_series // sps)
-            guard_throughput(args.tp_deployments, n, sps, log)
+    shape = (args.tp_deployments, args.tp_batches, args.samples_per_series)
+    rate = report(*shape, args.tp_rounds, args.sweep, log)
     p50 = p99 = float("nan")
     if not args.skip_latency:
         outcomes = latency_runs(args)

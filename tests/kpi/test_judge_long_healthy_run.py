@@ -1,7 +1,7 @@
 """A healthy canary watched for hours is not rolled back; a real modest regression still is.
 
 Regression for the false rollbacks of a five-hour run of *identical* stable and canary
-processes (``tests/bench/decision_load.guard_throughput(50, 3000, 60)``): the judge's
+processes (``tests/bench/guard_load.guard_throughput(50, 3000, 60)``): the judge's
 ``spread`` test of the error ratio rolled back 3 of 50 healthy canaries (0.6 % vs
 0.49 %, p ≈ 3e-5). Thousands of correlated looks per deployment, each asking
 "different?" rather than "worse by more than the tolerance?", turn rare chance
@@ -27,7 +27,7 @@ from models.rank_tests import mann_whitney_greater
 from models.sequential import GRACE_S, spent_alpha, spent_total
 from models.verdict import assess
 from schemas import KpiWindow, RollbackCommand
-from tests.bench.decision_load import throughput_batches
+from tests.bench.guard_load import throughput_batches
 from tests.kpi.factory import T0_MS, Fleet, TrackLoad, canary_guard, drive, of_type
 
 ALPHA = 1.0 - 0.99995  # the shipped judge_confidence
