@@ -5,7 +5,7 @@
  * series, half of a batch's ingest, and more in the worker, where every batch's label
  * strings are new objects whose hashes are not cached yet. Here the key is the label
  * bytes as sent (name, track, then each key and value, separated by bytes UTF-8 never
- * contains), hashed once and compared with memcmp, like the remote-write decoder's
+ * contains), hashed 8 bytes at a time and compared with memcmp, like the remote-write decoder's
  * series cache; samples go straight from the Series' lists into int64/float64 arrays.
  *
  * RouteCache(limit): label bytes -> route id, at most ``limit`` entries (later ones are
@@ -79,10 +79,22 @@ static int series_key(Bytes *b, PyObject *name, PyObject *track, PyObject *label
     return 0;
 }
 
-static uint64_t fnv1a(const char *p, size_t n) {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
-    return h ^ (h >> 29);
+/* 8 bytes at a time (a byte-serial FNV-1a was a fifth of gather's time), then a
+ * murmur-style finalizer so every input bit reaches the low bits the table indexes by. */
+static uint64_t key_hash(const char *p, size_t n) {
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ n, w;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, p + i, 8);
+        h = (h ^ w) * 0xFF51AFD7ED558CCDULL;
+        h ^= h >> 32;
+    }
+    w = 0;
+    memcpy(&w, p + i, n - i);
+    h = (h ^ w) * 0xC4CEB9FE1A85EC53ULL;
+    h ^= h >> 33;
+    h *= 0xFF51AFD7ED558CCDULL;
+    return h ^ (h >> 33);
 }
 
 static RcEntry *rc_find(RouteCache *c, uint64_t h, const char *key, size_t n) {
@@ -113,7 +125,7 @@ static int rc_grow(RouteCache *c) {
 static int rc_add(RouteCache *c, const char *key, size_t n, long long rid) {
     if (c->used >= c->limit || n == 0) return 0;
     if (2 * (c->used + 1) > c->cap && rc_grow(c)) return -1;
-    uint64_t h = fnv1a(key, n);
+    uint64_t h = key_hash(key, n);
     RcEntry *e = rc_find(c, h, key, n);
     if (e->len) { e->rid = rid; return 0; }
     Bytes a = {c->arena, c->arena_len, c->arena_cap};
@@ -178,25 +190,36 @@ static PyTypeObject RouteCacheType = {
 
 static PyObject *S_name, *S_labels, *S_ts, *S_values;
 
+/* A field of a Series: from its instance dict (pydantic keeps fields there), which is
+ * cheaper than the generic attribute lookup; else by getattr. New reference. */
+static PyObject *field(PyObject *s, PyObject *d, PyObject *name) {
+    PyObject *v = d ? PyDict_GetItemWithError(d, name) : NULL;
+    if (v) return Py_NewRef(v);
+    return PyErr_Occurred() ? NULL : PyObject_GetAttr(s, name);
+}
+
 static int gather_series(PyObject *s, PyObject *track, RouteCache *cache, Bytes *key,
                          Bytes *R, Bytes *L, Bytes *T, Bytes *V, int *hit, long long *n_out) {
     int rc = -1;
     PyObject *ts = NULL, *tsf = NULL, *vals = NULL, *vf = NULL, *name = NULL, *labels = NULL;
+    PyObject *d = PyObject_GenericGetDict(s, NULL);
+    if (!d) PyErr_Clear();  /* no instance dict: getattr it is */
+    else if (!PyDict_CheckExact(d)) Py_CLEAR(d);
     *n_out = 0;
-    if (!(ts = PyObject_GetAttr(s, S_ts)) || !(tsf = PySequence_Fast(ts, "timestamps_ms")))
+    if (!(ts = field(s, d, S_ts)) || !(tsf = PySequence_Fast(ts, "timestamps_ms")))
         goto out;
     Py_ssize_t m = PySequence_Fast_GET_SIZE(tsf);
     if (m == 0) { rc = 0; goto out; }
-    if (!(vals = PyObject_GetAttr(s, S_values)) || !(vf = PySequence_Fast(vals, "values")))
+    if (!(vals = field(s, d, S_values)) || !(vf = PySequence_Fast(vals, "values")))
         goto out;
     if (PySequence_Fast_GET_SIZE(vf) != m) {
         PyErr_SetString(PyExc_ValueError, "gather: timestamps and values differ in length");
         goto out;
     }
-    if (!(name = PyObject_GetAttr(s, S_name)) || !(labels = PyObject_GetAttr(s, S_labels)) ||
+    if (!(name = field(s, d, S_name)) || !(labels = field(s, d, S_labels)) ||
         series_key(key, name, track, labels))
         goto out;
-    RcEntry *e = rc_find(cache, fnv1a(key->p, key->len), key->p, key->len);
+    RcEntry *e = rc_find(cache, key_hash(key->p, key->len), key->p, key->len);
     long long rid = e && e->len ? e->rid : -1, len = m;
     *hit = rid >= 0;
     if (b_put(R, &rid, 8) || b_put(L, &len, 8)) goto out;
@@ -212,7 +235,7 @@ static int gather_series(PyObject *s, PyObject *track, RouteCache *cache, Bytes 
     rc = 0;
 out:
     Py_XDECREF(ts); Py_XDECREF(tsf); Py_XDECREF(vals); Py_XDECREF(vf);
-    Py_XDECREF(name); Py_XDECREF(labels);
+    Py_XDECREF(name); Py_XDECREF(labels); Py_XDECREF(d);
     return rc;
 }
 
