@@ -15,7 +15,7 @@
  *   epoch: int64[n_slots], the absolute bucket each slot holds
  *   end_bucket: newest bucket of every span; a span of s rows ends there
  *   cols: int64 store columns (ratio: num, den; quantile: by ascending le; else one)
- *   sizes: int64 rows per span, each 1..n_slots
+ *   sizes: rows per span (a list of ints), each 1..n_slots
  *   out: float64 scratch the per-bucket arrays are written to (see below), m = max(sizes)
  *   q, les: quantile and its ascending bounds (quantile only)
  * Returns (a, b, c, d, kept): lists per span, and the number of per-bucket values kept.
@@ -69,15 +69,22 @@ static PyObject *spans(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "iOOOLOOOdO", &kind, &o_sums, &o_counts, &o_epoch,
                           &end_bucket, &o_cols, &o_sizes, &o_out, &q, &o_les))
         return NULL;
-    Buf bs = {0}, bc = {0}, be = {0}, bcol = {0}, bsz = {0}, bo = {0}, bl = {0};
-    PyObject *res = NULL;
+    Buf bs = {0}, bc = {0}, be = {0}, bcol = {0}, bo = {0}, bl = {0};
+    PyObject *res = NULL, *szf = NULL;
     double *work = NULL;
+    int64_t *sizes = NULL;
     if (get_buf(o_sums, &bs, "d", 8, 0) || get_buf(o_counts, &bc, "d", 8, 0) ||
         get_buf(o_epoch, &be, "lq", 8, 0) || get_buf(o_cols, &bcol, "lq", 8, 0) ||
-        get_buf(o_sizes, &bsz, "lq", 8, 0) || get_buf(o_out, &bo, "d", 8, 1))
+        get_buf(o_out, &bo, "d", 8, 1))
         goto done;
     if (kind == 1 && get_buf(o_les, &bl, "d", 8, 0)) goto done;
-    Py_ssize_t n = be.b.len / 8, ns = bsz.b.len / 8, nc = bcol.b.len / 8;
+    if (!(szf = PySequence_Fast(o_sizes, "spans: sizes must be a sequence"))) goto done;
+    Py_ssize_t n = be.b.len / 8, ns = PySequence_Fast_GET_SIZE(szf), nc = bcol.b.len / 8;
+    if (!(sizes = PyMem_Malloc(sizeof(int64_t) * (size_t)(ns + 1)))) { PyErr_NoMemory(); goto done; }
+    for (Py_ssize_t s = 0; s < ns; s++) {
+        sizes[s] = PyLong_AsLongLong(PySequence_Fast_GET_ITEM(szf, s));
+        if (sizes[s] == -1 && PyErr_Occurred()) goto done;
+    }
     Py_ssize_t cap = bs.b.ndim == 2 ? bs.b.shape[1] : 0;
     if (bs.b.ndim != 2 || bc.b.ndim != 2 || bs.b.shape[0] != n || bc.b.shape[0] != n ||
         bc.b.shape[1] != cap || n == 0 || ns == 0 || nc == 0 || kind < 0 || kind > 3 ||
@@ -86,7 +93,7 @@ static PyObject *spans(PyObject *self, PyObject *args) {
         goto done;
     }
     const double *S = bs.b.buf, *C = bc.b.buf;
-    const int64_t *E = be.b.buf, *cols = bcol.b.buf, *sizes = bsz.b.buf;
+    const int64_t *E = be.b.buf, *cols = bcol.b.buf;
     double *out = bo.b.buf;
     Py_ssize_t m = 0;
     for (Py_ssize_t s = 0; s < ns; s++) {
@@ -210,7 +217,9 @@ static PyObject *spans(PyObject *self, PyObject *args) {
 #undef V
 done:
     PyMem_Free(work);
-    rel(&bs); rel(&bc); rel(&be); rel(&bcol); rel(&bsz); rel(&bo); rel(&bl);
+    PyMem_Free(sizes);
+    Py_XDECREF(szf);
+    rel(&bs); rel(&bc); rel(&be); rel(&bcol); rel(&bo); rel(&bl);
     return res;
 }
 

@@ -69,21 +69,20 @@ def read_spans(
     p = kpi.policy
     if not ring.cols:
         return [KpiSample(None, 0, EMPTY) for _ in spans]
-    ns = np.asarray(sizes, dtype=np.int64)
     m = max(sizes)
     kind = KINDS.get(p.kind, 3)
     if kind == 0 and len(ring.cols) < 2:  # no denominator yet: no value, no points
         return [KpiSample(None, 0, EMPTY, 0.0, 0.0, EMPTY, EMPTY) for _ in spans]
     if kind == 1:
         les, cols = _by_le(ring)
-        if not np.isinf(les[-1]):
+        if not math.isinf(les[-1]):
             return [KpiSample(None, 0, EMPTY) for _ in spans]
         out = np.empty(m + m * len(les))
     else:
         les, cols = NO_LES, ring.index
         out = np.empty(3 * m if kind == 0 else m)
     a, b, c, d, kept = _native_spans(
-        kind, store._sums, store._counts, store.epoch, end_bucket, cols, ns, out,
+        kind, store._sums, store._counts, store.epoch, end_bucket, cols, sizes, out,
         float(p.quantile or 0.5), les,
     )
     if kind == 0:

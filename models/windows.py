@@ -66,9 +66,13 @@ class WindowSet:
         self._memo: dict[tuple[Track, int, float], KpiSample] = {}
         self._memo_tick = -1
         self._block: tuple[np.ndarray, np.ndarray] | None = None
+        self._sizes: dict[tuple[float, ...], list[int]] = {}  # spans -> rows per span
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_memo": {}, "_memo_tick": -1, "_block": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update({"_sizes": {}, **state})  # checkpoints from before the cache
 
     def nbytes(self) -> int:
         """Bytes held by the window buckets (fixed by the longest window and columns)."""
@@ -241,7 +245,10 @@ class WindowSet:
         if ring is None:
             return [KpiSample(None, 0, np.empty(0)) for _ in spans]
         n = self.store.n
-        sizes = [min(max(1, int(round(w * 1000 / self.res_ms))), n) for w in spans]
+        sizes = self._sizes.get(key := tuple(spans))
+        if sizes is None:  # a tick asks for the same few span lists: computed once
+            sizes = [min(max(1, int(round(w * 1000 / self.res_ms))), n) for w in spans]
+            self._sizes[key] = sizes
         actives = [0] * len(spans)
         if kpi.policy.kind == "counter_rate" or kpi.policy.aggregate == "sum":
             seen = self.routes.seen[self.routes.ring_code(track, kpi_idx), : self.routes.n_routes]
