@@ -56,10 +56,19 @@ static int b_put(Bytes *b, const void *src, size_t n) {
 
 static int b_str(Bytes *b, PyObject *s, unsigned char sep) {
     Py_ssize_t n;
-    const char *u = PyUnicode_Check(s) ? PyUnicode_AsUTF8AndSize(s, &n) : NULL;
-    if (!u) {
-        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "gather: labels must be str");
+    if (!PyUnicode_Check(s)) {
+        PyErr_SetString(PyExc_TypeError, "gather: labels must be str");
         return -1;
+    }
+    const char *u = PyUnicode_AsUTF8AndSize(s, &n);
+    if (!u) {  /* a lone surrogate: its surrogatepass bytes, which no valid UTF-8 has */
+        if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) return -1;
+        PyErr_Clear();
+        PyObject *raw = PyUnicode_AsEncodedString(s, "utf-8", "surrogatepass");
+        if (!raw) return -1;
+        int rc = b_put(b, PyBytes_AS_STRING(raw), (size_t)PyBytes_GET_SIZE(raw));
+        Py_DECREF(raw);
+        return rc || b_put(b, &sep, 1) ? -1 : 0;
     }
     return b_put(b, u, (size_t)n) || b_put(b, &sep, 1) ? -1 : 0;
 }

@@ -199,3 +199,13 @@ def test_gather_rejects_items_that_are_not_series_and_track() -> None:
     bad = SimpleNamespace(name="x", labels={"a": 1}, timestamps_ms=[1], values=[1.0])
     with pytest.raises(TypeError, match="str"):
         gather([(bad, "canary")], RouteCache(8))
+
+
+def test_labels_with_lone_surrogates_are_routed_like_any_other() -> None:
+    ref, fast = pair()
+    for code in ("5\udc80", "5\udc81", "5\udc80"):  # not valid UTF-8; Python allows them
+        batch = [(Series(name="http_requests_total", labels={"code": code, "pod": "a"},
+                         timestamps_ms=[T0 + 5000], values=[3.0]), "canary")]
+        assert ref.ingest_batch(batch) == fast.ingest_batch(batch)
+        assert state(ref) == state(fast)
+    assert fast.routes.cache.size() == 2 and fast.routes.cache.hits() == 1
