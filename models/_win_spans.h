@@ -116,12 +116,14 @@ static PyObject *spans(PyObject *self, PyObject *args) {
         goto done;
     }
     /* row r (0 = oldest of the m rows): its slot's offset into S/C, or -1 when absent */
-    work = PyMem_Malloc(sizeof(double) * (size_t)(8 * m + 2 * k + 8 * ns) + sizeof(Py_ssize_t) * (size_t)m);
+    work = PyMem_Malloc(sizeof(double) * (size_t)(8 * m + 2 * k + 8 * ns + ns * k) +
+                        sizeof(Py_ssize_t) * (size_t)m);
     if (!work) { PyErr_NoMemory(); goto done; }
     double *acc1 = work, *acc2 = work + m, *acc3 = work + 2 * m, *keep = work + 3 * m;
     double *vals = work + 4 * m, *cum = work + 8 * m, *qrow = cum + k;
     double *sp = qrow + k;  /* per-span results: 8 arrays of ns */
-    Py_ssize_t *off = (Py_ssize_t *)(sp + 8 * ns);
+    double *tails = sp + 8 * ns;  /* quantile: per span, per bound, the newest rows' sum */
+    Py_ssize_t *off = (Py_ssize_t *)(tails + ns * k);
     for (Py_ssize_t r = 0; r < m; r++) {
         long long b = end_bucket - m + 1 + r;
         long long slot = ((b % n) + n) % n;
@@ -163,9 +165,6 @@ static PyObject *spans(PyObject *self, PyObject *args) {
             for (Py_ssize_t j = 0; j < k; j++) rows[r * k + j] = V(S, r, cols[j]);
         double a3 = 0, a4 = 0;
         for (Py_ssize_t j = 0; j < k; j++) qrow[j] = 0.0;
-        /* tails: per span, per bound, the sum of the newest `size` rows */
-        double *tails = PyMem_Malloc(sizeof(double) * (size_t)(ns * k + 1));
-        if (!tails) { PyErr_NoMemory(); goto done; }
         for (Py_ssize_t i = 0; i < m; i++) {
             Py_ssize_t r = m - 1 - i;
             for (Py_ssize_t j = 0; j < k; j++) qrow[j] += rows[r * k + j];
@@ -180,7 +179,6 @@ static PyObject *spans(PyObject *self, PyObject *args) {
             sp[s] = row_quantile(q, les, tails + s * k, k, cum, top);
             sp[ns + s] = AT(acc3, sizes[s]); sp_i[s] = (long long)AT(keep, sizes[s]);
         }
-        PyMem_Free(tails);
         for (Py_ssize_t r = 0; r < m; r++)
             if (!isnan(vals[r])) out[kept++] = vals[r];
         res = Py_BuildValue("(NNNOn)", list_d(sp, ns), list_d(sp + ns, ns), list_i(sp_i, ns),

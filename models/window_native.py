@@ -37,21 +37,8 @@ except ImportError:  # pragma: no cover - installs without a compiler use the nu
 DONE, SLOTS, COLS, DUP = 0, 1, 2, 3
 KINDS = {"ratio": 0, "quantile": 1, "counter_rate": 2}
 EMPTY = np.empty(0)
-NO_LES = np.empty(0)
 
 available = _native_spans is not None
-
-
-def _by_le(ring: Ring) -> tuple[np.ndarray, np.ndarray]:
-    """The ring's ``le`` bounds ascending, and their store columns in that order (cached)."""
-    cached = getattr(ring, "_by_le", None)
-    if cached is not None and len(cached[0]) == len(ring.cols):
-        return cached
-    les = np.asarray(list(ring.cols), dtype=float)
-    order = np.argsort(les)
-    cached = (les[order], np.ascontiguousarray(ring.index[order]))
-    ring._by_le = cached  # type: ignore[attr-defined]
-    return cached
 
 
 def read_spans(
@@ -74,12 +61,12 @@ def read_spans(
     if kind == 0 and len(ring.cols) < 2:  # no denominator yet: no value, no points
         return [KpiSample(None, 0, EMPTY, 0.0, 0.0, EMPTY, EMPTY) for _ in spans]
     if kind == 1:
-        les, cols = _by_le(ring)
+        les, cols = ring.by_key()
         if not math.isinf(les[-1]):
             return [KpiSample(None, 0, EMPTY) for _ in spans]
         out = np.empty(m + m * len(les))
     else:
-        les, cols = NO_LES, ring.index
+        les, cols = EMPTY, ring.index
         out = np.empty(3 * m if kind == 0 else m)
     a, b, c, d, kept = _native_spans(
         kind, store._sums, store._counts, store.epoch, end_bucket, cols, sizes, out,
@@ -146,10 +133,10 @@ def ingest(
     res_ms: int,
     arrays: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     new_column: Callable[[int], None],
-) -> tuple[int, int, int, int, list[int]] | int:
-    """Ingest ``(R, L, T, V)``; returns (max ts, used, dropped series, dropped samples,
-    newest ts per track code), or the max ts when the batch has a counter series twice
-    (the caller then ingests it series by series, as the reference does).
+) -> tuple[int, tuple[int, int, int, list[int]] | None]:
+    """Ingest ``(R, L, T, V)``; returns the max ts and (used, dropped series, dropped
+    samples, newest ts per track code), or None when the batch has a counter series twice
+    (nothing was ingested: the caller then takes it series by series, like the reference).
 
     Counter state and store columns are created here in Python, when the kernel asks
     for them (first sight of a series or a bucket bound), and the kernel is called again.
@@ -164,9 +151,9 @@ def ingest(
         )
         status, tmax = res[0], res[1]
         if status == DONE:
-            return tmax, res[2], res[3], res[4], res[5]
+            return tmax, (res[2], res[3], res[4], res[5])
         if status == DUP:
-            return tmax
+            return tmax, None
         if status == SLOTS:
             rt.counter_slots(np.asarray(res[2], dtype=np.int64))
         else:

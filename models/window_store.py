@@ -94,9 +94,20 @@ class Ring:
     def counts(self) -> np.ndarray:
         return self.store.counts
 
+    _by_key: tuple[np.ndarray, np.ndarray] | None = None  # class default: older pickles
+
     def column(self, key: float) -> int:
         col = self.cols.get(key)
         if col is None:
             col = self.cols[key] = self.store.new_column()
             self.index = np.append(self.index, col)
+            self._by_key = None
         return col
+
+    def by_key(self) -> tuple[np.ndarray, np.ndarray]:
+        """Column keys ascending (``le`` bounds), and their store columns in that order."""
+        if self._by_key is None:
+            keys = np.asarray(list(self.cols), dtype=float)
+            order = np.argsort(keys)
+            self._by_key = (keys[order], np.ascontiguousarray(self.index[order]))
+        return self._by_key

@@ -44,7 +44,8 @@ Track = str
 class WindowSet:
     """All windows of one deployment (or of an app between deployments).
 
-    ``native``: read ticks with models/_windows.c when it is built (tests compare both).
+    ``native``: ingest batches and read ticks with models/_windows.c when it is built
+    (tests compare both paths).
 
     Routing, counter state and last-fed times are arrays in ``routes`` (see
     models/window_routes); only the per-tick sample memo is dropped when pickled.
@@ -159,12 +160,13 @@ class WindowSet:
         arrays = window_native.gather(self.routes, items)
         if arrays is None:
             return 0
-        res = window_native.ingest(self.routes, self.store, self.res_ms, arrays, self._new_column)
-        if isinstance(res, int):  # a counter series twice: in order, like the numpy path
-            self.watermark_ms = max(self.watermark_ms, res)
-            return sum(self.ingest_batch([it]) for it in items)
-        tmax, used, dropped_series, dropped, newest = res
+        tmax, done = window_native.ingest(
+            self.routes, self.store, self.res_ms, arrays, self._new_column
+        )
         self.watermark_ms = max(self.watermark_ms, tmax)
+        if done is None:  # a counter series twice: in order, like the numpy path
+            return sum(self.ingest_batch([it]) for it in items)
+        used, dropped_series, dropped, newest = done
         self.dropped_series += dropped_series
         self.store.dropped += dropped
         for code, t in enumerate(newest):

@@ -29,10 +29,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from models.guard import DeploymentGuard  # noqa: E402
-from models.kpi_watch import compile_kpis  # noqa: E402
 from models.policy import load_policies  # noqa: E402
-from models.windows import WindowSet  # noqa: E402
 from schemas import MetricBatch  # noqa: E402
+from tests.bench.guard_load import ingest_per_app  # noqa: E402
 from tests.kpi.factory import T0_MS, Fleet, TrackLoad, lifecycle  # noqa: E402
 
 
@@ -70,16 +69,10 @@ def measure(work: list[MetricBatch], deployments: int) -> tuple[float, int, int]
 
 def ingest_only(work: list[MetricBatch]) -> float:
     """Samples/s of the windows alone: the same batches, no routing to deployments, no ticks."""
-    policy = load_policies(None).for_app("app")
-    sets: dict[str, WindowSet] = {}
     items = [(b.app, [(s, s.track) for s in b.series]) for b in work]
     samples = sum(b.sample_count() for b in work)
     t0 = time.perf_counter()
-    for app, group in items:
-        ws = sets.get(app)
-        if ws is None:
-            ws = sets[app] = WindowSet(policy, compile_kpis(policy))
-        ws.ingest_batch(group)
+    ingest_per_app(items)
     return samples / (time.perf_counter() - t0)
 
 

@@ -133,6 +133,17 @@ def guard_throughput(deployments: int, batches: int, samples_per_series: int,
     return samples / cpu
 
 
+def ingest_per_app(work: list[tuple[str, list[tuple[Series, str]]]]) -> None:
+    """The windows alone: each app's batches into its own ``WindowSet``, no ticks."""
+    policy = load_policies(None).for_app("bench")
+    sets: dict[str, WindowSet] = {}
+    for app, group in work:
+        ws = sets.get(app)
+        if ws is None:
+            ws = sets[app] = WindowSet(policy, compile_kpis(policy))
+        ws.ingest_batch(group)
+
+
 def windows_throughput(deployments: int, batches: int, samples_per_series: int,
                        log: Callable[[str], None], native: bool = True) -> float:
     """Samples/s into the sliding windows alone: the same load, no analysis ticks.
@@ -143,17 +154,11 @@ def windows_throughput(deployments: int, batches: int, samples_per_series: int,
     ``guard_throughput``'s time.
     """
     _, load = throughput_batches(deployments, batches, samples_per_series)
-    policy = load_policies(None).for_app("bench")
     WindowSet.native = native
-    sets: dict[str, WindowSet] = {}
     work = [(b.app, [(s, s.track) for s in b.series]) for b in load]
     samples = sum(b.sample_count() for b in load)
     start = time.process_time()
-    for app, group in work:
-        ws = sets.get(app)
-        if ws is None:
-            ws = sets[app] = WindowSet(policy, compile_kpis(policy))
-        ws.ingest_batch(group)
+    ingest_per_app(work)
     cpu = time.process_time() - start
     WindowSet.native = True
     which = "windows only" if native else "windows only (numpy)"
