@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from models.anomaly import LevelScorer
 from models.kpi import CompiledKpi
@@ -21,6 +22,7 @@ from schemas import Evidence, KpiWindow, Target, derived_id
 MAX_CATCH_UP = 360  # ticks evaluated at most per batch; older gaps are skipped
 
 
+@lru_cache(maxsize=4096)  # a tick's records share their times; datetimes are immutable
 def ms_to_dt(ms: int) -> datetime:
     """Event time in ms since the epoch as an aware UTC datetime.
 
