@@ -11,7 +11,7 @@ that clears one would show.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
@@ -24,6 +24,7 @@ from models.canary import judge
 from models.kpi import KpiSample
 
 LES = np.array([0.05, 0.1, 0.25, 0.5, 1.0, np.inf])
+Case = tuple[KpiSample, KpiSample, dict[str, object]]
 FACTORS = st.sampled_from([0.0, 0.5, 0.9, 1.0, 1.1, 1.19, 1.2, 1.21, 1.25, 1.5, 2.0, 4.0])
 
 
@@ -156,7 +157,7 @@ def test_the_screen_runs_the_judge_when_in_doubt() -> None:
     assert not canary._judge_clear(KpiSample(1.5, 12, strided), ref, *args)
 
 
-def _counts_exactly_at_the_bounds() -> tuple[KpiSample, KpiSample, dict[str, object]]:
+def _counts_exactly_at_the_bounds() -> Case:
     """Three events in three buckets (the reference's one plus two) at 1.05 x its rate."""
     num = np.array([1.0, 1.0, 1.0] + [0.0] * 7)
     ref_num = np.array([2.0] + [0.0] * 9)
@@ -165,7 +166,7 @@ def _counts_exactly_at_the_bounds() -> tuple[KpiSample, KpiSample, dict[str, obj
     return subj, ref, {"tolerance": 0.0, "counts": True, "ratio_kpi": True}
 
 
-def _counts_with_tied_worst_buckets() -> tuple[KpiSample, KpiSample, dict[str, object]]:
+def _counts_with_tied_worst_buckets() -> Case:
     """Three buckets tie for the two worst: argsort's pick decides the exposure left out.
 
     The picked pair holds most of the exposure, the third tied bucket little; only with
@@ -182,7 +183,7 @@ def _counts_with_tied_worst_buckets() -> tuple[KpiSample, KpiSample, dict[str, o
     return subj, ref, {"tolerance": 0.0, "counts": True, "ratio_kpi": True}
 
 
-def _tail_just_over_the_baseline() -> tuple[KpiSample, KpiSample, dict[str, object]]:
+def _tail_just_over_the_baseline() -> Case:
     """Slow-request share 50.2 % against 49 %: a rate ratio of 1.0245, tolerance 0."""
     les = np.array([0.1, 0.5, np.inf])
     subj = KpiSample(0.1, 10, np.zeros(10), bounds=les, hist=np.tile([498.0, 1e3, 1e3], (10, 1)))
@@ -198,7 +199,9 @@ def _tail_just_over_the_baseline() -> tuple[KpiSample, KpiSample, dict[str, obje
         (_tail_just_over_the_baseline, "tail"),
     ],
 )
-def test_the_screen_passes_a_breach_on_its_thresholds(case, test) -> None:  # type: ignore[no-untyped-def]
+def test_the_screen_passes_a_breach_on_its_thresholds(
+    case: Callable[[], Case], test: str
+) -> None:
     """Each case sits on a threshold of the screen: a screen a step off would clear it."""
     subj, ref, kw = case()
     with screen(False):
