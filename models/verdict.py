@@ -46,12 +46,10 @@ DEFAULT_TOLERANCE = 0.2
 
 def _same_window(a: KpiSample, b: KpiSample) -> bool:
     """Whether the judge would see the same input (points, counts, exposure) in both."""
-    return a is b or (
-        a.num == b.num
-        and a.den == b.den
-        and a.points.shape == b.points.shape
-        and bool(np.array_equal(a.points, b.points))
-    )
+    if a is b:
+        return True
+    pa, pb = a.points, b.points  # 1-D: equal lengths are equal shapes
+    return len(pa) == len(pb) and a.num == b.num and a.den == b.den and bool(np.array_equal(pa, pb))
 
 
 def assess(

@@ -64,15 +64,15 @@ class WindowSet:
         self.dropped_series = 0
         self.watermark_ms = -1
         self.track_seen_ms: dict[Track, int] = {}
-        self._memo: dict[tuple[Track, int, float], KpiSample] = {}
         self._memo_tick = -1
         self._block: tuple[np.ndarray, np.ndarray] | None = None
         self._sizes: dict[tuple[float, ...], list[int]] = {}  # spans -> rows per span
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_memo": {}, "_memo_tick": -1, "_block": None}
+        return {**self.__dict__, "_memo_tick": -1, "_block": None}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        state.pop("_memo", None)  # checkpoints from before: a per-tick memo, gone
         self.__dict__.update({"_sizes": {}, **state})  # checkpoints from before the cache
 
     def nbytes(self) -> int:
@@ -95,7 +95,6 @@ class WindowSet:
 
     def ingest_batch(self, items: Iterable[tuple[Series, Track]]) -> int:
         """Add many series (in order, as if one by one); returns finite samples routed."""
-        self._memo.clear()
         self._block = None
         items = list(items)
         if window_native.available and self.native:
@@ -226,18 +225,16 @@ class WindowSet:
     ) -> list[KpiSample]:
         """The KPI over several spans ending at ``tick_ms`` (one read of the ring).
 
-        Results are remembered until the next ingest or another tick: a tick asks for
-        the same track, KPI and span more than once (verdict, reference, judge).
+        A span listed twice is read once (and is the same object twice).
         """
-        if tick_ms != self._memo_tick:
-            self._memo.clear()
+        if tick_ms != self._memo_tick:  # the numpy path's gathered rows are per tick
             self._memo_tick, self._block = tick_ms, None
-        memo = self._memo
-        todo = list(dict.fromkeys(w for w in spans if (track, kpi_idx, w) not in memo))
-        if todo:
-            for w, s in zip(todo, self._compute(track, kpi_idx, tick_ms, todo), strict=True):
-                memo[(track, kpi_idx, w)] = s
-        return [memo[(track, kpi_idx, w)] for w in spans]
+        uniq = list(dict.fromkeys(spans))
+        got = self._compute(track, kpi_idx, tick_ms, uniq)
+        if len(uniq) == len(spans):
+            return got
+        by_span = dict(zip(uniq, got, strict=True))
+        return [by_span[w] for w in spans]
 
     def _compute(
         self, track: Track, kpi_idx: int, tick_ms: int, spans: list[float]
@@ -254,7 +251,8 @@ class WindowSet:
         actives = [0] * len(spans)
         if kpi.policy.kind == "counter_rate" or kpi.policy.aggregate == "sum":
             seen = self.routes.seen[self.routes.ring_code(track, kpi_idx), : self.routes.n_routes]
-            actives = [int(np.count_nonzero(seen >= tick_ms - int(w * 1000))) for w in spans]
+            since = tick_ms - np.array([int(w * 1000) for w in spans], dtype=np.int64)
+            actives = np.count_nonzero(seen >= since[:, None], axis=1).tolist()
         res_s, end = self.res_ms / 1000, tick_ms // self.res_ms - 1
         if window_native.available and self.native:
             store = self.store

@@ -20,6 +20,8 @@ SCHEMA_VERSION = 1
 
 def _to_utc(value: datetime) -> datetime:
     """Naive timestamps are taken as UTC; aware ones are converted to UTC."""
+    if value.tzinfo is UTC:  # the usual case (ms_to_dt): nothing to convert
+        return value
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
