@@ -64,11 +64,7 @@ static void select_kth(double *s, Py_ssize_t n, Py_ssize_t k) {
         while (i <= j) {
             while (s[i] < pivot) i++;
             while (s[j] > pivot) j--;
-            if (i <= j) {
-                double t = s[i];
-                s[i++] = s[j];
-                s[j--] = t;
-            }
+            if (i <= j) { double t = s[i]; s[i++] = s[j]; s[j--] = t; }
         }
         if (k <= j) hi = j;
         else if (k >= i) lo = i;
@@ -154,8 +150,7 @@ static int counts_clear(const Arr *x, const Arr *y, double num_s, double den_s, 
                                    floor_);
         }
     }
-    rel(&nums.b);
-    rel(&dens.b);
+    rel(&nums.b); rel(&dens.b);
     return ok;
 }
 
@@ -223,10 +218,7 @@ static int tail_clear(PyObject *S, PyObject *R, double q, double tol) {
     double rate_r = kb * (1 - SLACK) / (total_r * (1 + SLACK));
     ok = rate_ratio_c(rate_s, rate_r) <= 1.0 + tol || rate_s <= 1.0 - q;
 done:
-    rel(&hs.b);
-    rel(&hr.b);
-    rel(&bs.b);
-    rel(&br.b);
+    rel(&hs.b); rel(&hr.b); rel(&bs.b); rel(&br.b);
     return ok;
 }
 
