@@ -96,18 +96,19 @@ static double rate_ratio_c(double rate, double ref) {
 
 /* The two largest of v[0..n) by value, and an upper (lower) bound of w summed over any
  * pair of indexes argsort could pick as those two: the largest (smallest) two w among
- * indexes whose v is at least the second largest. Returns v1 + v2 as numpy adds them. */
-static double worst_pair(const double *v, Py_ssize_t vs, const double *w, Py_ssize_t ws,
-                         Py_ssize_t n, double *w_hi, double *w_lo) {
+ * indexes whose v is at least the second largest (w read every ``ws`` doubles). Returns
+ * v1 + v2 as numpy adds them. */
+static double worst_pair(const double *v, const double *w, Py_ssize_t ws, Py_ssize_t n,
+                         double *w_hi, double *w_lo) {
     double v1 = -INFINITY, v2 = -INFINITY;
     for (Py_ssize_t i = 0; i < n; i++) {
-        double x = v[i * vs];
+        double x = v[i];
         if (x > v1) { v2 = v1; v1 = x; }
         else if (x > v2) v2 = x;
     }
     double h1 = -INFINITY, h2 = -INFINITY, l1 = INFINITY, l2 = INFINITY;
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (v[i * vs] < v2) continue;
+        if (v[i] < v2) continue;
         double x = w[i * ws];
         if (x > h1) { h2 = h1; h1 = x; } else if (x > h2) h2 = x;
         if (x < l1) { l2 = l1; l1 = x; } else if (x < l2) l2 = x;
@@ -145,7 +146,7 @@ static int counts_clear(const Arr *x, const Arr *y, double num_s, double den_s, 
         if (!all_finite(nums.v, nums.n) || !all_finite(dens.v, dens.n)) ok = 0;
         else {
             double w_hi, w_lo;
-            double left = worst_pair(nums.v, 1, dens.v, 1, nums.n, &w_hi, &w_lo);
+            double left = worst_pair(nums.v, dens.v, 1, nums.n, &w_hi, &w_lo);
             ok = counts_form_clear(num_s - left, den_s - w_hi, den_s - w_lo, rate_b, tol,
                                    floor_);
         }
@@ -159,6 +160,7 @@ static int counts_clear(const Arr *x, const Arr *y, double num_s, double den_s, 
 static int tail_clear(PyObject *S, PyObject *R, double q, double tol) {
     Arr hs, hr, bs, br;
     int ok = 0;
+    double *cum = NULL; /* the baseline's column sums, then the canary's counts above */
     int a = arr_get(PyTuple_GET_ITEM(S, 8), &hs, 2), b = arr_get(PyTuple_GET_ITEM(R, 8), &hr, 2);
     int c = arr_get(PyTuple_GET_ITEM(S, 7), &bs, 1), d = arr_get(PyTuple_GET_ITEM(R, 7), &br, 1);
     if (a < 0 || b < 0 || c < 0 || d < 0) goto done;
@@ -173,19 +175,14 @@ static int tail_clear(PyObject *S, PyObject *R, double q, double tol) {
         goto done;
     for (Py_ssize_t i = 0; i < ns * k; i++) if (hs.v[i] < 0) goto done;
     for (Py_ssize_t i = 0; i < nr * k; i++) if (hr.v[i] < 0) goto done;
-    double *cum = PyMem_Malloc((size_t)(k + ns) * sizeof(double));
-    if (!cum) goto done;
+    if (!(cum = PyMem_Malloc((size_t)(k + ns) * sizeof(double)))) goto done;
     double *above = cum + k;
     for (Py_ssize_t j = 0; j < k; j++) cum[j] = 0.0;
     for (Py_ssize_t i = 0; i < nr; i++)
         for (Py_ssize_t j = 0; j < k; j++) cum[j] += hr.v[i * k + j];
     double total_r = cum[k - 1], total_s = 0.0, kb = 0.0, sum_above = 0.0;
     for (Py_ssize_t i = 0; i < ns; i++) total_s += hs.v[i * k + k - 1];
-    if (total_r == 0 || total_s == 0) { /* non-negative sums: zero in any order */
-        ok = 1;
-        PyMem_Free(cum);
-        goto done;
-    }
+    if (total_r == 0 || total_s == 0) { ok = 1; goto done; } /* zero in any order */
     /* the baseline's quantile bucket: the first column surely at or above q * total */
     double rank = q * total_r;
     Py_ssize_t idx = -1;
@@ -193,11 +190,7 @@ static int tail_clear(PyObject *S, PyObject *R, double q, double tol) {
         if (cum[j] >= rank * (1 + SLACK) + 1e-300) idx = j;
         else if (cum[j] >= rank * (1 - SLACK)) break; /* on the edge: undecided */
     }
-    if (idx < 0 || idx >= k - 1) { /* undecided; or in the +Inf bucket: no breach */
-        ok = idx >= 0;
-        PyMem_Free(cum);
-        goto done;
-    }
+    if (idx < 0 || idx >= k - 1) { ok = idx >= 0; goto done; } /* undecided; +Inf: none */
     for (Py_ssize_t i = 0; i < nr; i++) {
         double v = hr.v[i * k + k - 1] - hr.v[i * k + idx];
         kb += v > 0 ? v : 0.0;
@@ -208,8 +201,7 @@ static int tail_clear(PyObject *S, PyObject *R, double q, double tol) {
         sum_above += above[i];
     }
     double w_hi, w_lo;
-    double left = worst_pair(above, 1, hs.v + k - 1, k, ns, &w_hi, &w_lo);
-    PyMem_Free(cum);
+    double left = worst_pair(above, hs.v + k - 1, k, ns, &w_hi, &w_lo);
     double kc_hi = sum_above * (1 + SLACK) - left;
     double expo_lo = total_s * (1 - SLACK) - w_hi * (1 + SLACK);
     if (kc_hi <= 0) { ok = 1; goto done; } /* no slow requests left: ratio <= 1 */
@@ -218,6 +210,7 @@ static int tail_clear(PyObject *S, PyObject *R, double q, double tol) {
     double rate_r = kb * (1 - SLACK) / (total_r * (1 + SLACK));
     ok = rate_ratio_c(rate_s, rate_r) <= 1.0 + tol || rate_s <= 1.0 - q;
 done:
+    PyMem_Free(cum);
     rel(&hs.b); rel(&hr.b); rel(&bs.b); rel(&br.b);
     return ok;
 }

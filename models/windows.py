@@ -64,15 +64,16 @@ class WindowSet:
         self.dropped_series = 0
         self.watermark_ms = -1
         self.track_seen_ms: dict[Track, int] = {}
-        self._memo_tick = -1
-        self._block: tuple[np.ndarray, np.ndarray] | None = None
+        # the numpy path's rows of every column ending at a bucket: (end bucket, sums, counts)
+        self._block: tuple[int, np.ndarray, np.ndarray] | None = None
         self._sizes: dict[tuple[float, ...], list[int]] = {}  # spans -> rows per span
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_memo_tick": -1, "_block": None}
+        return {**self.__dict__, "_block": None}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        state.pop("_memo", None)  # checkpoints from before: a per-tick memo, gone
+        for gone in ("_memo", "_memo_tick"):  # checkpoints from before: a per-tick memo
+            state.pop(gone, None)
         self.__dict__.update({"_sizes": {}, **state})  # checkpoints from before the cache
 
     def nbytes(self) -> int:
@@ -227,8 +228,6 @@ class WindowSet:
 
         A span listed twice is read once (and is the same object twice).
         """
-        if tick_ms != self._memo_tick:  # the numpy path's gathered rows are per tick
-            self._memo_tick, self._block = tick_ms, None
         uniq = list(dict.fromkeys(spans))
         got = self._compute(track, kpi_idx, tick_ms, uniq)
         if len(uniq) == len(spans):
@@ -257,10 +256,10 @@ class WindowSet:
         if window_native.available and self.native:
             store = self.store
             return window_native.read_spans(kpi, store, ring, end, spans, sizes, res_s, actives)
-        if self._block is None:  # every column's buckets for this tick, gathered once
-            self._block = self.store.rows(end, n)
+        if self._block is None or self._block[0] != end:  # gathered once a tick (or ingest)
+            self._block = (end, *self.store.rows(end, n))
         rows = slice(n - max(sizes), n)
-        sums, counts = self._block[0][rows, ring.index], self._block[1][rows, ring.index]
+        sums, counts = self._block[1][rows, ring.index], self._block[2][rows, ring.index]
         return evaluate_spans(kpi, sums, counts, list(ring.cols), spans, sizes, res_s, actives)
 
     def has_track(self, track: Track, since_ms: int = -1) -> bool:
