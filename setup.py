@@ -23,6 +23,7 @@ setup(
                 "models/_win_gather.h",
                 "models/_win_ingest.h",
                 "models/_win_spans.h",
+                "models/_win_samples.h",
                 "models/_win_judge.h",
             ],
             extra_compile_args=["-O3", "-ffp-contract=off"],

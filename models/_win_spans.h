@@ -61,47 +61,51 @@ static double row_quantile(double q, const double *les, const double *row, Py_ss
 /* Per span s: the running value acc[] (index i = rows from the newest, 0-based) at s-1. */
 #define AT(acc, s) ((acc)[(s) - 1])
 
-static PyObject *spans(PyObject *self, PyObject *args) {
-    int kind;
-    long long end_bucket;
-    double q;
-    PyObject *o_sums, *o_counts, *o_epoch, *o_cols, *o_sizes, *o_out, *o_les;
-    if (!PyArg_ParseTuple(args, "iOOOLOOOdO", &kind, &o_sums, &o_counts, &o_epoch,
-                          &end_bucket, &o_cols, &o_sizes, &o_out, &q, &o_les))
-        return NULL;
-    Buf bs = {0}, bc = {0}, be = {0}, bcol = {0}, bo = {0}, bl = {0};
-    PyObject *res = NULL, *szf = NULL;
-    double *work = NULL;
-    int64_t *sizes = NULL;
-    if (get_buf(o_sums, &bs, "d", 8, 0) || get_buf(o_counts, &bc, "d", 8, 0) ||
-        get_buf(o_epoch, &be, "lq", 8, 0) || get_buf(o_cols, &bcol, "lq", 8, 0) ||
-        get_buf(o_out, &bo, "d", 8, 1))
+/* The checked arguments of a spans read (see above); released by span_args_free. */
+typedef struct {
+    Buf bs, bc, be, bcol, bo, bl;
+    int64_t *sizes;
+    Py_ssize_t n, ns, nc, cap, m, k;
+} SpanArgs;
+
+static void span_args_free(SpanArgs *a) {
+    PyMem_Free(a->sizes);
+    rel(&a->bs); rel(&a->bc); rel(&a->be); rel(&a->bcol); rel(&a->bo); rel(&a->bl);
+}
+
+static int span_args(SpanArgs *a, int kind, PyObject *o_sums, PyObject *o_counts, PyObject *o_epoch,
+                     PyObject *o_cols, PyObject *o_sizes, PyObject *o_out, PyObject *o_les) {
+    PyObject *szf = NULL;
+    int rc = -1;
+    memset(a, 0, sizeof(*a));
+    if (get_buf(o_sums, &a->bs, "d", 8, 0) || get_buf(o_counts, &a->bc, "d", 8, 0) ||
+        get_buf(o_epoch, &a->be, "lq", 8, 0) || get_buf(o_cols, &a->bcol, "lq", 8, 0) ||
+        get_buf(o_out, &a->bo, "d", 8, 1))
         goto done;
-    if (kind == 1 && get_buf(o_les, &bl, "d", 8, 0)) goto done;
+    if (kind == 1 && get_buf(o_les, &a->bl, "d", 8, 0)) goto done;
     if (!(szf = PySequence_Fast(o_sizes, "spans: sizes must be a sequence"))) goto done;
-    Py_ssize_t n = be.b.len / 8, ns = PySequence_Fast_GET_SIZE(szf), nc = bcol.b.len / 8;
-    if (!(sizes = PyMem_Malloc(sizeof(int64_t) * (size_t)(ns + 1)))) { PyErr_NoMemory(); goto done; }
+    Py_ssize_t n = a->be.b.len / 8, ns = PySequence_Fast_GET_SIZE(szf), nc = a->bcol.b.len / 8;
+    if (!(a->sizes = PyMem_Malloc(sizeof(int64_t) * (size_t)(ns + 1)))) { PyErr_NoMemory(); goto done; }
     for (Py_ssize_t s = 0; s < ns; s++) {
-        sizes[s] = PyLong_AsLongLong(PySequence_Fast_GET_ITEM(szf, s));
-        if (sizes[s] == -1 && PyErr_Occurred()) goto done;
+        a->sizes[s] = PyLong_AsLongLong(PySequence_Fast_GET_ITEM(szf, s));
+        if (a->sizes[s] == -1 && PyErr_Occurred()) goto done;
     }
-    Py_ssize_t cap = bs.b.ndim == 2 ? bs.b.shape[1] : 0;
-    if (bs.b.ndim != 2 || bc.b.ndim != 2 || bs.b.shape[0] != n || bc.b.shape[0] != n ||
-        bc.b.shape[1] != cap || n == 0 || ns == 0 || nc == 0 || kind < 0 || kind > 3 ||
-        (kind == 0 && nc < 2) || (kind == 1 && bl.b.len / 8 != nc)) {
+    Py_buffer *bs = &a->bs.b, *bc = &a->bc.b;
+    Py_ssize_t cap = bs->ndim == 2 ? bs->shape[1] : 0;
+    if (bs->ndim != 2 || bc->ndim != 2 || bs->shape[0] != n || bc->shape[0] != n ||
+        bc->shape[1] != cap || n == 0 || ns == 0 || nc == 0 || kind < 0 || kind > 3 ||
+        (kind == 0 && nc < 2) || (kind == 1 && a->bl.b.len / 8 != nc)) {
         PyErr_SetString(PyExc_ValueError, "spans: inconsistent shapes");
         goto done;
     }
-    const double *S = bs.b.buf, *C = bc.b.buf;
-    const int64_t *E = be.b.buf, *cols = bcol.b.buf;
-    double *out = bo.b.buf;
+    const int64_t *cols = a->bcol.b.buf;
     Py_ssize_t m = 0;
     for (Py_ssize_t s = 0; s < ns; s++) {
-        if (sizes[s] < 1 || sizes[s] > n) {
+        if (a->sizes[s] < 1 || a->sizes[s] > n) {
             PyErr_SetString(PyExc_ValueError, "spans: span size outside the ring");
             goto done;
         }
-        if (sizes[s] > m) m = sizes[s];
+        if (a->sizes[s] > m) m = a->sizes[s];
     }
     for (Py_ssize_t j = 0; j < nc; j++) {
         if (cols[j] < 0 || cols[j] >= cap) {
@@ -111,19 +115,34 @@ static PyObject *spans(PyObject *self, PyObject *args) {
     }
     Py_ssize_t k = kind == 1 ? nc : 1;
     Py_ssize_t need = kind == 0 ? 3 * m : kind == 1 ? m + m * k : m;
-    if (bo.b.len / 8 < need) {
+    if (a->bo.b.len / 8 < need) {
         PyErr_SetString(PyExc_ValueError, "spans: out is too small");
         goto done;
     }
-    /* row r (0 = oldest of the m rows): its slot's offset into S/C, or -1 when absent */
-    work = PyMem_Malloc(sizeof(double) * (size_t)(8 * m + 2 * k + 8 * ns + ns * k) +
-                        sizeof(Py_ssize_t) * (size_t)m);
-    if (!work) { PyErr_NoMemory(); goto done; }
+    a->n = n, a->ns = ns, a->nc = nc, a->cap = cap, a->m = m, a->k = k;
+    rc = 0;
+done:
+    Py_XDECREF(szf);
+    return rc;
+}
+
+/* The read itself: writes out (as documented above) and, per span, sp[0:3ns] (a, b, c as
+ * doubles) and sp_i = (long long *)(sp + 6ns) [0:2ns]; sp holds 8 * ns doubles.
+ * Returns the number of per-bucket values kept, or -1 (out of memory). */
+static Py_ssize_t span_kernel(const SpanArgs *a, int kind, long long end_bucket, double q,
+                              double *sp) {
+    const double *S = a->bs.b.buf, *C = a->bc.b.buf;
+    const int64_t *E = a->be.b.buf, *cols = a->bcol.b.buf, *sizes = a->sizes;
+    double *out = a->bo.b.buf;
+    Py_ssize_t n = a->n, ns = a->ns, cap = a->cap, m = a->m, k = a->k;
+    double *work = PyMem_Malloc(sizeof(double) * (size_t)(8 * m + 2 * k + ns * k) +
+                                sizeof(Py_ssize_t) * (size_t)m);
+    if (!work) { PyErr_NoMemory(); return -1; }
     double *acc1 = work, *acc2 = work + m, *acc3 = work + 2 * m, *keep = work + 3 * m;
     double *vals = work + 4 * m, *cum = work + 8 * m, *qrow = cum + k;
-    double *sp = qrow + k;  /* per-span results: 8 arrays of ns */
-    double *tails = sp + 8 * ns;  /* quantile: per span, per bound, the newest rows' sum */
+    double *tails = qrow + k;  /* quantile: per span, per bound, the newest rows' sum */
     Py_ssize_t *off = (Py_ssize_t *)(tails + ns * k);
+    /* row r (0 = oldest of the m rows): its slot's offset into S/C, or -1 when absent */
     for (Py_ssize_t r = 0; r < m; r++) {
         long long b = end_bucket - m + 1 + r;
         long long slot = ((b % n) + n) % n;
@@ -152,10 +171,8 @@ static PyObject *spans(PyObject *self, PyObject *args) {
             sp[s] = AT(acc1, sizes[s]); sp[ns + s] = AT(acc2, sizes[s]);
             sp[2 * ns + s] = AT(acc3, sizes[s]); sp_i[s] = (long long)AT(keep, sizes[s]);
         }
-        res = Py_BuildValue("(NNNNn)", list_d(sp, ns), list_d(sp + ns, ns),
-                            list_d(sp + 2 * ns, ns), list_i(sp_i, ns), kept);
     } else if (kind == 1) {
-        const double *les = bl.b.buf;
+        const double *les = a->bl.b.buf;
         double top = NAN;
         for (Py_ssize_t j = k - 1; j >= 0; j--) {
             if (isfinite(les[j])) { top = les[j]; break; }
@@ -181,8 +198,6 @@ static PyObject *spans(PyObject *self, PyObject *args) {
         }
         for (Py_ssize_t r = 0; r < m; r++)
             if (!isnan(vals[r])) out[kept++] = vals[r];
-        res = Py_BuildValue("(NNNOn)", list_d(sp, ns), list_d(sp + ns, ns), list_i(sp_i, ns),
-                            Py_None, kept);
     } else {
         int64_t c0 = cols[0];
         double a1 = 0, a3 = 0, a4 = 0;
@@ -205,19 +220,42 @@ static PyObject *spans(PyObject *self, PyObject *args) {
             double first = AT(acc2, sizes[s]);
             sp_i[ns + s] = first < 0 ? -1 : (long long)(m - (Py_ssize_t)first);
         }
-        if (kind == 2)
-            res = Py_BuildValue("(NNNNn)", list_d(sp, ns), list_d(sp + ns, ns),
-                                list_i(sp_i, ns), list_i(sp_i + ns, ns), kept);
-        else
-            res = Py_BuildValue("(NNOOn)", list_d(sp + ns, ns), list_i(sp_i, ns), Py_None,
-                                Py_None, kept);
     }
 #undef V
-done:
     PyMem_Free(work);
-    PyMem_Free(sizes);
-    Py_XDECREF(szf);
-    rel(&bs); rel(&bc); rel(&be); rel(&bcol); rel(&bo); rel(&bl);
+    return kept;
+}
+
+static PyObject *spans(PyObject *self, PyObject *args) {
+    int kind;
+    long long end_bucket;
+    double q;
+    PyObject *o_sums, *o_counts, *o_epoch, *o_cols, *o_sizes, *o_out, *o_les, *res = NULL;
+    if (!PyArg_ParseTuple(args, "iOOOLOOOdO", &kind, &o_sums, &o_counts, &o_epoch,
+                          &end_bucket, &o_cols, &o_sizes, &o_out, &q, &o_les))
+        return NULL;
+    SpanArgs a;
+    double *sp = NULL;
+    if (span_args(&a, kind, o_sums, o_counts, o_epoch, o_cols, o_sizes, o_out, o_les)) goto done;
+    Py_ssize_t ns = a.ns, kept;
+    if (!(sp = PyMem_Malloc(sizeof(double) * (size_t)(8 * ns)))) { PyErr_NoMemory(); goto done; }
+    if ((kept = span_kernel(&a, kind, end_bucket, q, sp)) < 0) goto done;
+    long long *sp_i = (long long *)(sp + 6 * ns);
+    if (kind == 0)
+        res = Py_BuildValue("(NNNNn)", list_d(sp, ns), list_d(sp + ns, ns),
+                            list_d(sp + 2 * ns, ns), list_i(sp_i, ns), kept);
+    else if (kind == 1)
+        res = Py_BuildValue("(NNNOn)", list_d(sp, ns), list_d(sp + ns, ns), list_i(sp_i, ns),
+                            Py_None, kept);
+    else if (kind == 2)
+        res = Py_BuildValue("(NNNNn)", list_d(sp, ns), list_d(sp + ns, ns),
+                            list_i(sp_i, ns), list_i(sp_i + ns, ns), kept);
+    else
+        res = Py_BuildValue("(NNOOn)", list_d(sp + ns, ns), list_i(sp_i, ns), Py_None,
+                            Py_None, kept);
+done:
+    PyMem_Free(sp);
+    span_args_free(&a);
     return res;
 }
 

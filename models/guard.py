@@ -197,7 +197,7 @@ class DeploymentGuard:
                 break
             previous = w.machine.state
             statuses, _, state, reason = w.evaluate(tick, self._learners(w.app))
-            out.extend(w.kpi_window(s, tick) for s in statuses)
+            out.extend(w.kpi_windows(statuses, tick))
             w.evidence = w.evidence_of(statuses, tick)
             w.machine.state = state
             baked = w.bake_until_ms is not None and tick >= w.bake_until_ms

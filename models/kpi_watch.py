@@ -168,25 +168,29 @@ class Watch:
         self.ticks += 1
         return statuses, sustained, state, reason
 
-    def kpi_window(self, st: KpiStatus, tick_ms: int) -> KpiWindow:
-        kp = next(k for k in self.policy.active_kpis if k.name == st.kpi)
-        return KpiWindow(
-            id=derived_id(self.deployment_id, "kpi", st.kpi, tick_ms),
-            occurred_at=ms_to_dt(tick_ms),
-            deployment_id=self.deployment_id,
-            app=self.app,
-            track=st.track,
-            kpi=st.kpi,  # type: ignore[arg-type]
-            window_start=ms_to_dt(tick_ms - int(kp.window * 1000)),
-            window_end=ms_to_dt(tick_ms),
-            value=st.value,
-            baseline=st.baseline,
-            threshold=st.threshold,
-            samples=st.samples,
-            status=st.status,  # type: ignore[arg-type]
-            anomaly_score=st.anomaly_score,
-            detail=(st.rule + ": " + st.detail).strip(": "),
-        )
+    def kpi_windows(self, statuses: list[KpiStatus], tick_ms: int) -> list[KpiWindow]:
+        """The ``KpiWindow`` records of a tick (``statuses`` as ``evaluate`` returns them)."""
+        end = ms_to_dt(tick_ms)
+        return [
+            KpiWindow(
+                id=derived_id(self.deployment_id, "kpi", st.kpi, tick_ms),
+                occurred_at=end,
+                deployment_id=self.deployment_id,
+                app=self.app,
+                track=st.track,
+                kpi=st.kpi,  # type: ignore[arg-type]
+                window_start=ms_to_dt(tick_ms - int(kp.window * 1000)),
+                window_end=end,
+                value=st.value,
+                baseline=st.baseline,
+                threshold=st.threshold,
+                samples=st.samples,
+                status=st.status,  # type: ignore[arg-type]
+                anomaly_score=st.anomaly_score,
+                detail=(st.rule + ": " + st.detail).strip(": "),
+            )
+            for st, kp in zip(statuses, self.policy.active_kpis, strict=True)
+        ]
 
     def evidence_of(self, statuses: list[KpiStatus], tick_ms: int) -> list[Evidence]:
         chosen = [s for s in statuses if s.status == "breach"] or [

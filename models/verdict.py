@@ -14,8 +14,6 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from models.anomaly import LevelScorer
 from models.canary import JudgeResult, judge
 from models.kpi import KpiSample
@@ -45,11 +43,14 @@ DEFAULT_TOLERANCE = 0.2
 
 
 def _same_window(a: KpiSample, b: KpiSample) -> bool:
-    """Whether the judge would see the same input (points, counts, exposure) in both."""
+    """Whether the judge would see the same input (points, counts, exposure) in both.
+
+    Points compare bit for bit: identical input gives the judge's identical result.
+    """
     if a is b:
         return True
     pa, pb = a.points, b.points  # 1-D: equal lengths are equal shapes
-    return len(pa) == len(pb) and a.num == b.num and a.den == b.den and bool(np.array_equal(pa, pb))
+    return len(pa) == len(pb) and a.num == b.num and a.den == b.den and pa.tobytes() == pb.tobytes()
 
 
 def assess(

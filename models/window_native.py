@@ -2,7 +2,7 @@
 
 * :func:`read_spans`: a (track, KPI) of one tick over several spans, equal to
   :func:`models.kpi.evaluate_spans` on the same buckets; one call instead of ~20 numpy
-  calls per (track, KPI).
+  calls per (track, KPI), which also builds the KpiSamples (all kinds but gauges).
 * :func:`gather`: a batch's series into route ids and sample arrays; a series seen
   before is found by its label bytes in a C table (``RouteCache``) instead of a dict
   keyed by a tuple of its label items, which cost ~1.2 us a series to build and hash.
@@ -30,77 +30,74 @@ try:
     from models._windows import RouteCache
     from models._windows import gather as _native_gather
     from models._windows import ingest as _native_ingest
+    from models._windows import samples as _native_samples
     from models._windows import spans as _native_spans
 except ImportError:  # pragma: no cover - installs without a compiler use the numpy paths
-    RouteCache = _native_gather = _native_ingest = _native_spans = None
+    RouteCache = _native_gather = _native_ingest = _native_samples = _native_spans = None
 
 DONE, SLOTS, COLS, DUP = 0, 1, 2, 3
 KINDS = {"ratio": 0, "quantile": 1, "counter_rate": 2}
 EMPTY = np.empty(0)
+EMPTY_TS = np.empty(0, dtype=np.int64)
 
 available = _native_spans is not None
+
+
+def active_series(seen: np.ndarray, spans: list[float], tick_ms: int) -> list[int]:
+    """Per span: the ring's series with a sample since ``tick_ms - span`` (``seen``: their
+    newest sample times)."""
+    since = tick_ms - np.array([int(w * 1000) for w in spans], dtype=np.int64)
+    return np.count_nonzero(seen >= since[:, None], axis=1).tolist()  # type: ignore[no-any-return]
 
 
 def read_spans(
     kpi: CompiledKpi,
     store: Store,
     ring: Ring,
-    end_bucket: int,
+    tick_ms: int,
     spans: list[float],
     sizes: list[int],
-    res_s: float,
-    n_series: list[int],
+    res_ms: int,
+    seen: np.ndarray | None,
 ) -> list[KpiSample]:
-    """``evaluate_spans`` of the ring's columns over the rows ending at ``end_bucket``."""
-    assert _native_spans is not None
+    """``evaluate_spans`` of the ring's columns over the buckets before ``tick_ms``.
+
+    ``seen``: the newest sample time of each of the ring's series, for the KPIs that
+    count active series (counter rates, sums); None for the others.
+    """
+    assert _native_spans is not None and _native_samples is not None
     p = kpi.policy
     if not ring.cols:
         return [KpiSample(None, 0, EMPTY) for _ in spans]
-    m = max(sizes)
+    m, end, res_s = max(sizes), tick_ms // res_ms - 1, res_ms / 1000
     kind = KINDS.get(p.kind, 3)
     if kind == 0 and len(ring.cols) < 2:  # no denominator yet: no value, no points
         return [KpiSample(None, 0, EMPTY, 0.0, 0.0, EMPTY, EMPTY) for _ in spans]
+    rows = None
     if kind == 1:
         les, cols = ring.by_key()
         if not math.isinf(les[-1]):
             return [KpiSample(None, 0, EMPTY) for _ in spans]
         out = np.empty(m + m * len(les))
+        rows = out[m:].reshape(m, len(les))
     else:
         les, cols = EMPTY, ring.index
-        out = np.empty(3 * m if kind == 0 else m)
-    a, b, c, d, kept = _native_spans(
-        kind, store._sums, store._counts, store.epoch, end_bucket, cols, sizes, out,
-        float(p.quantile or 0.5), les,
+        out = np.empty(3 * m if kind == 0 else m * (1 + len(spans)) if kind == 2 else m)
+    q = float(p.quantile or 0.5)
+    if kind < 3:  # the KpiSamples built in C (models/_win_samples.h)
+        return _native_samples(  # type: ignore[no-any-return]
+            kind, store._sums, store._counts, store.epoch, end, cols, sizes, out, q, les,
+            KpiSample, spans, res_s, p.aggregate == "mean",
+            EMPTY_TS if seen is None else seen, tick_ms, rows,
+        )
+    a, b, _, _, kept = _native_spans(
+        kind, store._sums, store._counts, store.epoch, end, cols, sizes, out, q, les
     )
-    if kind == 0:
-        pts, num, den = out[:kept], out[m : m + kept], out[2 * m : 2 * m + kept]
-        return [
-            KpiSample(tn / td if td > 0 else None, int(s), pts[kept - k :], tn, td,
-                      num[kept - k :], den[kept - k :])
-            for tn, td, s, k in zip(a, b, c, d, strict=True)
-        ]
-    if kind == 1:
-        pts, rows = out[:kept], out[m:].reshape(m, len(les))
-        return [
-            KpiSample(None if math.isnan(v) else v, int(s), pts[kept - k :], bounds=les,
-                      hist=rows[m - n :])
-            for v, s, k, n in zip(a, b, c, sizes, strict=True)
-        ]
-    if kind == 2:
-        rates = out[:kept] / res_s
-        samples_out = []
-        for w, total, s, k, first, active in zip(spans, a, b, c, d, n_series, strict=True):
-            per = max(active, 1) if p.aggregate == "mean" else 1
-            span = first * res_s if first >= 0 else w
-            value = total / span / per if s else None
-            samples_out.append(
-                KpiSample(value, int(s), rates[kept - k :] / per, total, float(max(active, 1)))
-            )
-        return samples_out
     means = out[:kept]
+    actives = [0] * len(spans) if seen is None else active_series(seen, spans, tick_ms)
     return [
         KpiSample(_aggregate(means[kept - k :], p.aggregate, active), int(s), means[kept - k :])
-        for s, k, active in zip(a, b, n_series, strict=True)
+        for s, k, active in zip(a, b, actives, strict=True)
     ]
 
 

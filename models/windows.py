@@ -247,15 +247,17 @@ class WindowSet:
         if sizes is None:  # a tick asks for the same few span lists: computed once
             sizes = [min(max(1, int(round(w * 1000 / self.res_ms))), n) for w in spans]
             self._sizes[key] = sizes
-        actives = [0] * len(spans)
+        seen = None
         if kpi.policy.kind == "counter_rate" or kpi.policy.aggregate == "sum":
-            seen = self.routes.seen[self.routes.ring_code(track, kpi_idx), : self.routes.n_routes]
-            since = tick_ms - np.array([int(w * 1000) for w in spans], dtype=np.int64)
-            actives = np.count_nonzero(seen >= since[:, None], axis=1).tolist()
-        res_s, end = self.res_ms / 1000, tick_ms // self.res_ms - 1
+            rt = self.routes
+            seen = rt.seen[rt.ring_code(track, kpi_idx), : rt.n_routes]
         if window_native.available and self.native:
-            store = self.store
-            return window_native.read_spans(kpi, store, ring, end, spans, sizes, res_s, actives)
+            store, res_ms = self.store, self.res_ms
+            return window_native.read_spans(kpi, store, ring, tick_ms, spans, sizes, res_ms, seen)
+        actives = [0] * len(spans)
+        if seen is not None:
+            actives = window_native.active_series(seen, spans, tick_ms)
+        res_s, end = self.res_ms / 1000, tick_ms // self.res_ms - 1
         if self._block is None or self._block[0] != end:  # gathered once a tick (or ingest)
             self._block = (end, *self.store.rows(end, n))
         rows = slice(n - max(sizes), n)

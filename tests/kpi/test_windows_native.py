@@ -13,12 +13,14 @@ from hypothesis import strategies as st
 
 from models import window_native
 from models.kpi_watch import compile_kpis
-from models.policy import load_policies
+from models.policy import AppPolicy, build_policies, load_policies
 from models.windows import WindowSet
 from schemas import Series
 
 T0 = 1_800_000_000_000
 POLICY = load_policies(None).for_app("web")
+SUMS = build_policies({"defaults": {"kpis": [  # per-series sums: the other actives paths
+    {"name": "cpu", "aggregate": "sum"}, {"name": "memory", "aggregate": "sum"}]}}).default
 LES = ("0.05", "0.1", "0.5", "1", "+Inf")
 NAMES: tuple[tuple[str, dict[str, str]], ...] = (
     ("http_requests_total", {"code": "200"}),
@@ -60,8 +62,8 @@ def batches(draw: st.DrawFn) -> list[tuple[Series, str]]:
     return out
 
 
-def pair() -> tuple[WindowSet, WindowSet]:
-    ref, fast = WindowSet(POLICY, compile_kpis(POLICY)), WindowSet(POLICY, compile_kpis(POLICY))
+def pair(policy: AppPolicy = POLICY) -> tuple[WindowSet, WindowSet]:
+    ref, fast = WindowSet(policy, compile_kpis(policy)), WindowSet(policy, compile_kpis(policy))
     ref.native = False
     return ref, fast
 
@@ -89,9 +91,11 @@ def reads(w: WindowSet, tick: int) -> list[object]:
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(batches(), min_size=1, max_size=5), st.integers(-30, 90))
-def test_native_ingest_and_reads_equal_the_numpy_reference(feed: list, tick_s: int) -> None:
-    ref, fast = pair()
+@given(st.lists(batches(), min_size=1, max_size=5), st.integers(-30, 90), st.booleans())
+def test_native_ingest_and_reads_equal_the_numpy_reference(
+    feed: list, tick_s: int, sums: bool
+) -> None:
+    ref, fast = pair(SUMS if sums else POLICY)
     for batch in feed:
         assert ref.ingest_batch(batch) == fast.ingest_batch(batch)
         assert state(ref) == state(fast)
