@@ -72,6 +72,11 @@ class CompiledKpi:
         else:
             self._sels = [_compile(p.metric)]
 
+    @property
+    def label_keys(self) -> list[str]:
+        """The label keys this KPI's selectors read (besides ``le``)."""
+        return [key for sel in self._sels for key, _ in sel[1]]
+
     def columns(self, name: str, labels: dict[str, str]) -> list[float | int]:
         """Columns this series feeds: ints for fixed columns, the ``le`` float for quantile."""
         if self.policy.kind == "quantile":
@@ -204,15 +209,8 @@ def evaluate_spans(
         num_c, den_c = sums[pos, 0], sums[pos, 1]
         pts_c, m = num_c / den_c, len(num_c)
         return [
-            KpiSample(
-                tn / td if td > 0 else None,
-                int(c),
-                pts_c[m - k :],
-                tn,
-                td,
-                num_c[m - k :],
-                den_c[m - k :],
-            )
+            KpiSample(tn / td if td > 0 else None, int(c), pts_c[m - k :], tn, td,
+                      num_c[m - k :], den_c[m - k :])
             for (tn, td), c, k in zip(totals, samples, pn, strict=True)
         ]
     if p.kind == "quantile":

@@ -51,6 +51,9 @@ def grown(arr: np.ndarray, n: int, fill: Any) -> np.ndarray:
 class RouteTable:
     """Series → (ring, column) targets, counter state and last-fed times, as arrays."""
 
+    _by_shape: dict[tuple[str | None, ...], list[tuple[CompiledKpi, float | int]]] | None = None
+    _shape_keys: tuple[str, ...] = ()  # (class defaults: tables pickled before they existed)
+
     def __init__(self, kpis: list[CompiledKpi], max_series: int) -> None:
         self.kpis, self.max_series = kpis, max_series
         self.alias: dict[tuple[Any, ...], int] = {}  # (name, labels as sent, track) → rid
@@ -90,13 +93,31 @@ class RouteTable:
         canon = (name, tuple(sorted(labels.items())), track)
         rid = self.canon.get(canon)
         if rid is None:
-            targets = [(k, col) for k in self.kpis for col in k.columns(name, labels)]
+            targets = self._targets(name, labels)
             rid = 0
             if targets and len(self.canon) < 4 * self.max_series:
                 rid = self.canon[canon] = self._add(track, targets)
         if remember and len(self.alias) < 4 * self.max_series:
             self.alias[(name, tuple(labels.items()), track)] = rid
         return rid
+
+    def _targets(self, name: str, labels: dict[str, str]) -> list[tuple[CompiledKpi, float | int]]:
+        """The (KPI, column) pairs a series feeds, matched once per distinct selector input.
+
+        Selectors read the name and a few label keys (``match`` keys, ``le``), so series
+        that differ only in other labels (pod, instance, handler) share one answer.
+        """
+        if self._by_shape is None:
+            self._by_shape = {}
+            keys = {"le", *(key for k in self.kpis for key in k.label_keys)}
+            self._shape_keys = tuple(sorted(keys))
+        shape = (name, *(labels.get(key) for key in self._shape_keys))
+        targets = self._by_shape.get(shape)
+        if targets is None:
+            targets = [(k, col) for k in self.kpis for col in k.columns(name, labels)]
+            if len(self._by_shape) < 4 * self.max_series:
+                self._by_shape[shape] = targets
+        return targets
 
     def _add(self, track: str, targets: list[tuple[CompiledKpi, float | int]]) -> int:
         rid, t0 = self.n_routes, self.n_targets
