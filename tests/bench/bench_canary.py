@@ -283,6 +283,9 @@ def summarize(
 def main() -> None:
     data = Path(os.environ.get("DATA") or DEFAULT_DATA)
     scs = scenarios(data)
+    if not scs:
+        raise SystemExit(f"bench-canary: no series to build scenarios from under {data} "
+                         "(set DATA= to the cloud-monitoring data directory)")
     workers = int(os.environ.get("WORKERS", str(os.cpu_count() or 1)))
     with ProcessPoolExecutor(max_workers=workers) as pool:
         res = list(pool.map(evaluate, scs, chunksize=8))
