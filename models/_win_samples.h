@@ -81,9 +81,9 @@ static PyObject *samples(PyObject *self, PyObject *args) {
         if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "samples: spans or out size");
         goto done;
     }
-    if (!(sp = PyMem_Malloc(sizeof(double) * (size_t)(8 * ns)))) { PyErr_NoMemory(); goto done; }
+    if (!(sp = PyMem_Malloc(sizeof(double) * (size_t)SPAN_RESULTS(ns)))) { PyErr_NoMemory(); goto done; }
     if ((kept = span_kernel(&a, kind, end_bucket, q, sp)) < 0) goto done;
-    long long *sp_i = (long long *)(sp + 6 * ns);
+    long long *sp_i = SPAN_INTS(sp, ns);
     double *out = a.bo.b.buf;
     if (kind == 2)
         for (Py_ssize_t i = 0; i < kept; i++) out[i] /= res_s;  /* bucket sums -> rates */
@@ -91,73 +91,64 @@ static PyObject *samples(PyObject *self, PyObject *args) {
     PyObject *prev = NULL;
     double pv[6] = {0};  /* what made the previous span's sample */
     for (Py_ssize_t s = 0; s < ns; s++) {
-        PyObject *it[SAMPLE_FIELDS] = {0};
-        long long k = sp_i[s], size = a.sizes[s];
-        double cur[6] = {0};
-        int same = 0;
+        long long k = sp_i[s], size = a.sizes[s], per = 1, one = 1;
+        double cur[6] = {0};  /* everything this span's sample is made of */
         if (kind == 0) {  /* num, den, samples, kept */
-            double tn = sp[s], td = sp[ns + s], smp = sp[2 * ns + s];
-            double c2[6] = {tn, td, smp, (double)k, 0, 0};
-            memcpy(cur, c2, sizeof cur);
-            if (!(same = prev && !memcmp(cur, pv, sizeof cur))) {
-                it[0] = float_or_none(td > 0 ? tn / td : 0, !(td > 0));
-                it[1] = PyLong_FromDouble(smp);
-                it[2] = view(o_out, kept - k, kept);
-                it[3] = PyFloat_FromDouble(tn);
-                it[4] = PyFloat_FromDouble(td);
-                it[5] = view(o_out, m + kept - k, m + kept);
-                it[6] = view(o_out, 2 * m + kept - k, 2 * m + kept);
-                it[7] = Py_NewRef(Py_None);
-                it[8] = Py_NewRef(Py_None);
-            }
+            cur[0] = sp[s], cur[1] = sp[ns + s], cur[2] = sp[2 * ns + s], cur[3] = (double)k;
         } else if (kind == 1) {  /* quantile, samples, kept, rows */
-            double v = sp[s], smp = sp[ns + s];
-            double c2[6] = {v, smp, (double)k, (double)size, 0, 0};
-            memcpy(cur, c2, sizeof cur);
-            if (!(same = prev && !memcmp(cur, pv, sizeof cur))) {
-                it[0] = float_or_none(v, isnan(v));
-                it[1] = PyLong_FromDouble(smp);
-                it[2] = view(o_out, kept - k, kept);
-                it[3] = PyFloat_FromDouble(0.0);
-                it[4] = PyFloat_FromDouble(0.0);
-                it[5] = Py_NewRef(Py_None);
-                it[6] = Py_NewRef(Py_None);
-                it[7] = Py_NewRef(o_les);
-                it[8] = view(o_rows, m - size, m);
-            }
-        } else {  /* counter: value, samples, kept, per, active */
+            cur[0] = sp[s], cur[1] = sp[ns + s], cur[2] = (double)k, cur[3] = (double)size;
+        } else {  /* counter: value, samples, kept, per, active series, total */
             double w = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(spf, s));
             if (w == -1.0 && PyErr_Occurred()) goto fail;
             const int64_t *seen = bseen.b.buf;
-            long long since = tick_ms - (long long)(w * 1000.0), active = 0;
+            long long since = tick_ms - (long long)(w * 1000.0), active = 0, first = sp_i[ns + s];
             for (Py_ssize_t j = 0; j < bseen.b.len / 8; j++) active += seen[j] >= since;
-            long long one = active > 1 ? active : 1, per = mean ? one : 1, first = sp_i[ns + s];
+            one = active > 1 ? active : 1, per = mean ? one : 1;
             double total = sp[s], smp = sp[ns + s];
             double span = first >= 0 ? (double)first * res_s : w;
             if (smp != 0 && span == 0) {
                 PyErr_SetString(PyExc_ZeroDivisionError, "samples: a counter span of 0 s");
                 goto fail;
             }
-            double value = smp != 0 ? total / span / (double)per : 0;
-            double c2[6] = {value, smp, (double)k, (double)per, (double)one, total};
-            memcpy(cur, c2, sizeof cur);
-            if (!(same = prev && !memcmp(cur, pv, sizeof cur))) {
-                it[0] = float_or_none(value, smp == 0);
-                it[1] = PyLong_FromDouble(smp);
-                if (per == 1) {
-                    it[2] = view(o_out, kept - k, kept);
-                } else {  /* rates / per, a copy of its own like numpy's division */
-                    double *dst = out + m * (1 + s);
-                    for (long long i = 0; i < k; i++) dst[i] = out[kept - k + i] / (double)per;
-                    it[2] = view(o_out, m * (1 + s), m * (1 + s) + k);
-                }
-                it[3] = PyFloat_FromDouble(total);
-                it[4] = PyFloat_FromDouble((double)one);
-                for (int i = 5; i < SAMPLE_FIELDS; i++) it[i] = Py_NewRef(Py_None);
-            }
+            cur[0] = smp != 0 ? total / span / (double)per : 0, cur[1] = smp;
+            cur[2] = (double)k, cur[3] = (double)per, cur[4] = (double)one, cur[5] = total;
         }
-        if (same) Py_INCREF(prev);  /* the same sample as the previous span's */
-        else if (!(prev = make_sample(cls, it))) goto fail;
+        if (prev && !memcmp(cur, pv, sizeof cur)) {  /* the same sample as the previous span's */
+            PyList_SET_ITEM(res, s, Py_NewRef(prev));
+            continue;
+        }
+        PyObject *it[SAMPLE_FIELDS] = {0};
+        if (kind < 2 || per == 1) it[2] = view(o_out, kept - k, kept);  /* points */
+        if (kind == 0) {
+            double tn = cur[0], td = cur[1];
+            it[0] = float_or_none(td > 0 ? tn / td : 0, !(td > 0));
+            it[1] = PyLong_FromDouble(cur[2]);
+            it[3] = PyFloat_FromDouble(tn);
+            it[4] = PyFloat_FromDouble(td);
+            it[5] = view(o_out, m + kept - k, m + kept);
+            it[6] = view(o_out, 2 * m + kept - k, 2 * m + kept);
+            it[7] = Py_NewRef(Py_None), it[8] = Py_NewRef(Py_None);
+        } else if (kind == 1) {
+            it[0] = float_or_none(cur[0], isnan(cur[0]));
+            it[1] = PyLong_FromDouble(cur[1]);
+            it[3] = PyFloat_FromDouble(0.0);
+            it[4] = PyFloat_FromDouble(0.0);
+            it[5] = Py_NewRef(Py_None), it[6] = Py_NewRef(Py_None);
+            it[7] = Py_NewRef(o_les);
+            it[8] = view(o_rows, m - size, m);
+        } else {
+            it[0] = float_or_none(cur[0], cur[1] == 0);
+            it[1] = PyLong_FromDouble(cur[1]);
+            if (per != 1) {  /* rates / per, a copy of its own like numpy's division */
+                double *dst = out + m * (1 + s);
+                for (long long i = 0; i < k; i++) dst[i] = out[kept - k + i] / (double)per;
+                it[2] = view(o_out, m * (1 + s), m * (1 + s) + k);
+            }
+            it[3] = PyFloat_FromDouble(cur[5]);
+            it[4] = PyFloat_FromDouble((double)one);
+            for (int i = 5; i < SAMPLE_FIELDS; i++) it[i] = Py_NewRef(Py_None);
+        }
+        if (!(prev = make_sample(cls, it))) goto fail;
         PyList_SET_ITEM(res, s, prev);
         memcpy(pv, cur, sizeof pv);
     }

@@ -126,8 +126,12 @@ done:
     return rc;
 }
 
-/* The read itself: writes out (as documented above) and, per span, sp[0:3ns] (a, b, c as
- * doubles) and sp_i = (long long *)(sp + 6ns) [0:2ns]; sp holds 8 * ns doubles.
+/* Per-span results of span_kernel: SPAN_RESULTS(ns) doubles, three per span (a, b, c as
+ * documented above), then two long longs per span at SPAN_INTS (c, d as integers). */
+#define SPAN_RESULTS(ns) (5 * (ns))
+#define SPAN_INTS(sp, ns) ((long long *)((sp) + 3 * (ns)))
+
+/* The read itself: writes out (as documented above) and the per-span results to sp.
  * Returns the number of per-bucket values kept, or -1 (out of memory). */
 static Py_ssize_t span_kernel(const SpanArgs *a, int kind, long long end_bucket, double q,
                               double *sp) {
@@ -149,7 +153,7 @@ static Py_ssize_t span_kernel(const SpanArgs *a, int kind, long long end_bucket,
         off[r] = E[slot] == b ? (Py_ssize_t)slot * cap : -1;
     }
 #define V(arr, r, c) (off[r] < 0 ? 0.0 : (arr)[off[r] + (c)])
-    long long *sp_i = (long long *)(sp + 6 * ns);
+    long long *sp_i = SPAN_INTS(sp, ns);
     Py_ssize_t kept = 0;
     if (kind == 0) {
         int64_t cn = cols[0], cd = cols[1];
@@ -238,9 +242,9 @@ static PyObject *spans(PyObject *self, PyObject *args) {
     double *sp = NULL;
     if (span_args(&a, kind, o_sums, o_counts, o_epoch, o_cols, o_sizes, o_out, o_les)) goto done;
     Py_ssize_t ns = a.ns, kept;
-    if (!(sp = PyMem_Malloc(sizeof(double) * (size_t)(8 * ns)))) { PyErr_NoMemory(); goto done; }
+    if (!(sp = PyMem_Malloc(sizeof(double) * (size_t)SPAN_RESULTS(ns)))) { PyErr_NoMemory(); goto done; }
     if ((kept = span_kernel(&a, kind, end_bucket, q, sp)) < 0) goto done;
-    long long *sp_i = (long long *)(sp + 6 * ns);
+    long long *sp_i = SPAN_INTS(sp, ns);
     if (kind == 0)
         res = Py_BuildValue("(NNNNn)", list_d(sp, ns), list_d(sp + ns, ns),
                             list_d(sp + 2 * ns, ns), list_i(sp_i, ns), kept);
